@@ -1,0 +1,27 @@
+/*
+ * Allocation wrappers. Every allocation in tern goes through these: on failure they log
+ * a panic line and abort, so call sites never check for NULL. Memory returned is owned by
+ * the caller and released with free().
+ */
+#ifndef TERN_BASE_XALLOC_H
+#define TERN_BASE_XALLOC_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+void *xmalloc(size_t size);
+/* Zero-filled; aborts when nmemb * size overflows. */
+void *xcalloc(size_t nmemb, size_t size);
+void *xrealloc(void *ptr, size_t size);
+/* realloc of an array; aborts when nmemb * size overflows. */
+void *xreallocarray(void *ptr, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+/* Copies at most n bytes of s and always NUL-terminates. */
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* Overwrites n bytes at p in a way the compiler may not elide (for secrets). */
+void secure_zero(void *p, size_t n);
+
+#endif
