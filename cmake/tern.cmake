@@ -1,8 +1,10 @@
 # Helpers shared by every part of the build.
 
 # tern_program(NAME DIR): builds DIR/*.c except main.c into a static library
-# NAME_lib (so tests can link the daemon's logic) and DIR/main.c into NAME.
-function(tern_program name dir)
+# <dirname>_lib (e.g. authd_lib, so tests and fuzzers can link the daemon's logic) and
+# DIR/main.c into the program NAME (e.g. tern-authd).
+function(tern_program prog dir)
+  get_filename_component(name ${dir} NAME)
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.c)
   list(FILTER srcs EXCLUDE REGEX "/main\\.c$")
   if(srcs)
@@ -14,8 +16,8 @@ function(tern_program name dir)
     target_link_libraries(${name}_lib INTERFACE common)
   endif()
   if(NOT TERN_FUZZ)
-    add_executable(${name} ${dir}/main.c)
-    target_link_libraries(${name} PRIVATE ${name}_lib)
+    add_executable(${prog} ${dir}/main.c)
+    target_link_libraries(${prog} PRIVATE ${name}_lib)
   endif()
 endfunction()
 
