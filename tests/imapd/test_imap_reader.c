@@ -63,7 +63,8 @@ static char *run_reader(const char *input, size_t len, size_t step)
 				size_t ns;
 				imap_reader_streamed(r, &ns);
 				(void)buf_append_str(&t.out, "CMD:");
-				(void)buf_append(&t.out, c, clen);
+				for (size_t i = 0; i < clen; i++) /* NUL shown as '0' */
+					(void)buf_append_char(&t.out, c[i] == '\0' ? '0' : c[i]);
 				(void)buf_printf(&t.out, "[%zu]%s|", ns, buf_cstr(&t.sink));
 				buf_reset(&t.sink);
 			} else if (res == IMAP_READ_STREAM) {
@@ -110,8 +111,8 @@ static const struct reader_case cases[] = {
     {"sync literal", "a LOGIN {5}\r\nalice {3}\r\npw!\r\n", 0,
      "CONT|CONT|CMD:a LOGIN {5}\r\nalice {3}\r\npw!\r\n[0]|"},
     {"nonsync literal", "a LOGIN {5+}\r\nalice pw\r\n", 0, "CMD:a LOGIN {5+}\r\nalice pw\r\n[0]|"},
-    {"literal with CRLF and NUL inside", "a X {4+}\r\n\r\n\0} y\r\n", 21,
-     "CMD:a X {4+}\r\n\r\n\0} y\r\n[0]|"},
+    {"literal with CRLF and NUL inside", "a X {4+}\r\n\r\n\0} y\r\n", 18,
+     "CMD:a X {4+}\r\n\r\n0} y\r\n[0]|"},
     {"zero literal", "a X {0}\r\n\r\n", 0, "CONT|CMD:a X {0}\r\n\r\n[0]|"},
     {"literal8 marker", "a APPEND b ~{2+}\r\nhi\r\n", 0, "CMD:a APPEND b ~{2+}\r\nhi\r\n[0]|"},
     {"braces in the middle are text", "a X {5} y\r\n", 0, "CMD:a X {5} y\r\n[0]|"},
