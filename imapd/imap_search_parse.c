@@ -279,7 +279,7 @@ static int parse_key(struct search_cursor *c, struct search_key *key, unsigned d
 		return -1;
 	}
 	char first = a->str[0];
-	if ((first >= '1' && first <= '9') || first == '*' || first == '$') {
+	if ((first >= '0' && first <= '9') || first == '*' || first == '$') {
 		if (imap_seqset_parse(a->str, 65536, &key->set) < 0) {
 			c->error = "Invalid message set";
 			return -1;
