@@ -56,6 +56,11 @@ void auth_client_connect(struct auth_client *client);
 struct auth_request *auth_client_begin(struct auth_client *client,
 				       const struct auth_request_info *info,
 				       auth_callback_t *callback, void *context);
+/* Per-request timeout (default AUTH_CLIENT_DEFAULT_TIMEOUT_MS): a request that gets no
+ * answer in time finishes with TEMPFAIL. Applies to requests begun afterwards. */
+#define AUTH_CLIENT_DEFAULT_TIMEOUT_MS 30000
+void auth_client_set_timeout(struct auth_client *client, unsigned timeout_ms);
+
 /* Sends the client's next response (base64) for a request in CONTINUE. */
 void auth_request_continue(struct auth_request *req, const char *response_b64);
 /* Cancels a pending request; its callback is never called. Sets *req to NULL. */

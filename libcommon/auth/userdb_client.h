@@ -36,5 +36,8 @@ struct userdb_lookup *userdb_client_lookup(struct userdb_client *client, const c
 					   const char *service, userdb_callback_t *callback,
 					   void *context);
 void userdb_lookup_abort(struct userdb_lookup **lookup);
+/* Per-lookup timeout (default USERDB_CLIENT_DEFAULT_TIMEOUT_MS); past it: TEMPFAIL. */
+#define USERDB_CLIENT_DEFAULT_TIMEOUT_MS 15000
+void userdb_client_set_timeout(struct userdb_client *client, unsigned timeout_ms);
 
 #endif
