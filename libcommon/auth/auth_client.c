@@ -197,9 +197,9 @@ static int client_handshake_line(struct auth_client *client, char **f, int n)
 		if (private || client->n_new_mechs >= 32)
 			return 0;
 		client->new_mechs = xreallocarray(client->new_mechs, client->n_new_mechs + 1,
-						  sizeof(*client->new_mechs));
+		                                  sizeof(*client->new_mechs));
 		client->new_mechs[client->n_new_mechs++] =
-			(struct auth_mech){.name = xstrdup(f[1]), .plaintext = plaintext};
+		    (struct auth_mech){.name = xstrdup(f[1]), .plaintext = plaintext};
 		return 0;
 	}
 	if (strcmp(f[0], "DONE") == 0) {
@@ -243,7 +243,7 @@ static int client_reply_line(struct auth_client *client, char **f, int n)
 	if (fail) {
 		const char *code = auth_field_find(f + 2, (size_t)n - 2, "code");
 		bool temp = auth_field_find(f + 2, (size_t)n - 2, "temp") != NULL ||
-			    (code != NULL && strcmp(code, "temp_fail") == 0);
+		            (code != NULL && strcmp(code, "temp_fail") == 0);
 		const char *reason = auth_field_find(f + 2, (size_t)n - 2, "reason");
 		if (temp)
 			request_finish(req, AUTH_RESULT_TEMPFAIL, NULL);
@@ -262,7 +262,7 @@ static int client_reply_line(struct auth_client *client, char **f, int n)
 	if (auth_field_find(f + 2, (size_t)n - 2, "nologin") != NULL ||
 	    auth_field_find(f + 2, (size_t)n - 2, "proxy") != NULL) {
 		request_finish(req, AUTH_RESULT_FAIL,
-			       auth_field_find(f + 2, (size_t)n - 2, "reason"));
+		               auth_field_find(f + 2, (size_t)n - 2, "reason"));
 		return 0;
 	}
 	request_finish(req, AUTH_RESULT_OK, user);
@@ -279,7 +279,7 @@ static void on_link_line(struct auth_link *link, char *line, size_t len, void *c
 	int r = -1;
 	if (n > 0)
 		r = client->state == CLIENT_READY ? client_reply_line(client, f, n)
-						  : client_handshake_line(client, f, n);
+		                                  : client_handshake_line(client, f, n);
 	if (r < 0)
 		client_link_lost(client, "unexpected reply from authd");
 }
@@ -303,9 +303,9 @@ static void on_link_closed(struct auth_link *link, const char *why, void *contex
 }
 
 static const struct auth_link_ops client_link_ops = {
-	.on_connected = on_link_connected,
-	.on_line = on_link_line,
-	.on_closed = on_link_closed,
+    .on_connected = on_link_connected,
+    .on_line = on_link_line,
+    .on_closed = on_link_closed,
 };
 
 void auth_client_connect(struct auth_client *client)
@@ -389,8 +389,8 @@ static char *build_auth_line(const struct auth_request_info *info, unsigned id)
 }
 
 struct auth_request *auth_client_begin(struct auth_client *client,
-				       const struct auth_request_info *info,
-				       auth_callback_t *callback, void *context)
+                                       const struct auth_request_info *info,
+                                       auth_callback_t *callback, void *context)
 {
 	struct auth_request *req = xcalloc(1, sizeof(*req));
 

@@ -105,8 +105,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *b)
 	(void)b;
 
 	if (nread < 0) {
-		link_fail(link, nread == UV_EOF ? "connection closed by authd"
-						: uv_strerror((int)nread));
+		link_fail(link,
+		          nread == UV_EOF ? "connection closed by authd" : uv_strerror((int)nread));
 		return;
 	}
 	if (nread == 0)
@@ -135,7 +135,7 @@ static void on_connect(uv_connect_t *req, int status)
 }
 
 struct auth_link *auth_link_connect(uv_loop_t *loop, const char *path,
-				    const struct auth_link_ops *ops, void *context)
+                                    const struct auth_link_ops *ops, void *context)
 {
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return NULL;

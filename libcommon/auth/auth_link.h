@@ -31,7 +31,7 @@ struct auth_link_ops {
 /* Starts connecting; every outcome is reported from the loop, never from inside this call.
  * Returns NULL only when path is too long for a Unix socket. */
 struct auth_link *auth_link_connect(uv_loop_t *loop, const char *path,
-				    const struct auth_link_ops *ops, void *context);
+                                    const struct auth_link_ops *ops, void *context);
 /* Queues bytes (copied). Returns 0, or -1 when the link is not connected or is closing. */
 int auth_link_write(struct auth_link *link, const void *data, size_t len);
 /* Closes without calling on_closed. */

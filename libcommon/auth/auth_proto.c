@@ -28,8 +28,8 @@ int auth_tab_escape(struct buf *out, const char *s)
 			esc = 'n';
 			break;
 		}
-		int r = esc != 0 ? buf_append(out, (char[]){'\001', esc}, 2)
-				 : buf_append_char(out, *s);
+		int r =
+		    esc != 0 ? buf_append(out, (char[]){'\001', esc}, 2) : buf_append_char(out, *s);
 		if (r < 0) {
 			buf_truncate(out, start);
 			return -1;

@@ -6,7 +6,7 @@
 #include "base/buf.h"
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 static int b64_value(unsigned char c)
 {
@@ -37,8 +37,8 @@ int base64_encode(struct buf *out, const void *in, size_t len)
 		if (rest > 2)
 			v |= p[i + 2];
 		char q[4] = {b64_alphabet[(v >> 18) & 63], b64_alphabet[(v >> 12) & 63],
-			     rest > 1 ? b64_alphabet[(v >> 6) & 63] : '=',
-			     rest > 2 ? b64_alphabet[v & 63] : '='};
+		             rest > 1 ? b64_alphabet[(v >> 6) & 63] : '=',
+		             rest > 2 ? b64_alphabet[v & 63] : '='};
 		if (buf_append(out, q, 4) < 0) {
 			buf_truncate(out, start);
 			return -1;
@@ -75,9 +75,9 @@ static int b64_run(struct buf *out, const char *in, size_t len)
 		if ((pad == 1 && (v[2] & 3) != 0) || (pad == 2 && (v[1] & 15) != 0))
 			return -1;
 		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
+		             (uint32_t)v[3];
 		unsigned char b[3] = {(unsigned char)(w >> 16), (unsigned char)(w >> 8),
-				      (unsigned char)w};
+		                      (unsigned char)w};
 		if (out != NULL && buf_append(out, b, 3 - (size_t)pad) < 0)
 			return -1;
 	}

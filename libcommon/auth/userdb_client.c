@@ -64,7 +64,7 @@ static void lookup_destroy(struct userdb_lookup *l)
 }
 
 static void lookup_finish(struct userdb_lookup *l, enum userdb_result result,
-			  const struct userdb_reply *reply)
+                          const struct userdb_reply *reply)
 {
 	userdb_callback_t *callback = l->callback;
 	void *context = l->context;
@@ -172,9 +172,9 @@ static int client_reply(struct userdb_client *client, char **f, int n)
 	reply.home = auth_field_find(f + 3, (size_t)n - 3, "home");
 	if (reply.home == NULL || reply.home[0] != '/' ||
 	    parse_u64(auth_field_find(f + 3, (size_t)n - 3, "quota_bytes"), &reply.quota_bytes) <
-		    0 ||
+	        0 ||
 	    parse_u64(auth_field_find(f + 3, (size_t)n - 3, "quota_messages"),
-		      &reply.quota_messages) < 0) {
+	              &reply.quota_messages) < 0) {
 		log_warn("userdb-client: %s: bad USER reply for id %u", client->path, id);
 		lookup_finish(l, USERDB_TEMPFAIL, NULL);
 		return 0;
@@ -210,9 +210,9 @@ static void on_link_closed(struct auth_link *link, const char *why, void *contex
 }
 
 static const struct auth_link_ops userdb_link_ops = {
-	.on_connected = on_link_connected,
-	.on_line = on_link_line,
-	.on_closed = on_link_closed,
+    .on_connected = on_link_connected,
+    .on_line = on_link_line,
+    .on_closed = on_link_closed,
 };
 
 struct userdb_client *userdb_client_new(uv_loop_t *loop, const char *socket_path)
@@ -247,8 +247,8 @@ void userdb_client_free(struct userdb_client **clientp)
 }
 
 struct userdb_lookup *userdb_client_lookup(struct userdb_client *client, const char *user,
-					   const char *service, userdb_callback_t *callback,
-					   void *context)
+                                           const char *service, userdb_callback_t *callback,
+                                           void *context)
 {
 	struct userdb_lookup *l = xcalloc(1, sizeof(*l));
 	struct buf b;
@@ -274,8 +274,8 @@ struct userdb_lookup *userdb_client_lookup(struct userdb_client *client, const c
 	client->lookups = l;
 
 	if (client->link == NULL) {
-		client->link = auth_link_connect(client->loop, client->path, &userdb_link_ops,
-						 client);
+		client->link =
+		    auth_link_connect(client->loop, client->path, &userdb_link_ops, client);
 		if (client->link == NULL) {
 			l->fail_pending = true;
 			uv_timer_start(&l->timer, on_lookup_timer, 0, 0);
