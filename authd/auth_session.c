@@ -25,9 +25,9 @@
 #define AUTH_MAX_RESPONSE (AUTH_PROTO_MAX_LINE)
 
 enum req_state {
-	REQ_WORKING,  /* a SASL step is in the thread pool */
+	REQ_WORKING,   /* a SASL step is in the thread pool */
 	REQ_WAIT_CONT, /* a CONT was sent; waiting for the client */
-	REQ_DELAYING, /* the FAIL waits for the penalty delay */
+	REQ_DELAYING,  /* the FAIL waits for the penalty delay */
 };
 
 struct auth_req {
@@ -81,7 +81,8 @@ static const char *log_name(struct buf *b, const char *name)
 		return "?";
 	log_sanitize(b, name, strlen(name), 128);
 	for (size_t i = 0; i < b->len; i++) {
-		if (b->data[i] == ' ' || b->data[i] == ',' || b->data[i] == '<' || b->data[i] == '>')
+		if (b->data[i] == ' ' || b->data[i] == ',' || b->data[i] == '<' ||
+		    b->data[i] == '>')
 			b->data[i] = '?';
 	}
 	return buf_cstr(b);
@@ -185,18 +186,20 @@ static void on_fail_delay_done(uv_timer_t *t)
 
 static void req_log_result(struct auth_req *r, bool ok)
 {
-	struct buf u, m, rip;
+	struct buf u, m, rip, svc;
 	const char *rip_s = r->rip[0] != '\0' ? r->rip : "unix";
 
 	buf_init(&u, 0);
 	buf_init(&m, 0);
 	buf_init(&rip, 0);
+	buf_init(&svc, 0);
+	const char *service = log_name(&svc, r->service);
 	const char *user = log_name(&u, sasl_exchange_user(r->x));
 	const char *mech = log_name(&m, r->mech);
 	rip_s = log_name(&rip, rip_s);
 	if (ok) {
 		log_info("login: user=<%s>, method=%s, rip=%s, lip=%s, service=%s", user, mech,
-			 rip_s, r->lip[0] != '\0' ? r->lip : "unix", r->service);
+		         rip_s, r->lip[0] != '\0' ? r->lip : "unix", service);
 	} else {
 		const char *why = sasl_exchange_failure(r->x);
 		/* The fail2ban dovecot filter matches "<driver>(<user>,<ip>): unknown user"
@@ -204,11 +207,12 @@ static void req_log_result(struct auth_req *r, bool ok)
 		if (strcmp(why, "unknown user") == 0 || strcmp(why, "invalid credentials") == 0)
 			log_info("passwd-file(%s,%s): %s", user, rip_s, why);
 		log_info("auth failed: user=<%s>, method=%s, rip=%s, lip=%s, service=%s, reason=%s",
-			 user, mech, rip_s, r->lip[0] != '\0' ? r->lip : "unix", r->service, why);
+		         user, mech, rip_s, r->lip[0] != '\0' ? r->lip : "unix", service, why);
 	}
 	buf_free(&u);
 	buf_free(&m);
 	buf_free(&rip);
+	buf_free(&svc);
 }
 
 static void after_step(uv_work_t *w, int status)
@@ -246,16 +250,17 @@ static void after_step(uv_work_t *w, int status)
 	case SASL_STEP_FAIL: {
 		req_log_result(r, false);
 		uint64_t delay = penalty_failure(a->penalty, r->rip[0] != '\0' ? r->rip : "unix",
-						 uv_now(a->loop));
+		                                 uv_now(a->loop));
 		r->state = REQ_DELAYING;
 		uv_timer_start(&r->timer, on_fail_delay_done, delay, 0);
 		break;
 	}
 	case SASL_STEP_TEMPFAIL:
 		log_warn("auth-client %u: request %u: temporary failure: %s", s->cuid, r->id,
-			 sasl_exchange_failure(r->x));
-		buf_printf(&b, "FAIL\t%u\tcode=temp_fail\treason=Temporary authentication failure\n",
-			   r->id);
+		         sasl_exchange_failure(r->x));
+		buf_printf(&b,
+		           "FAIL\t%u\tcode=temp_fail\treason=Temporary authentication failure\n",
+		           r->id);
 		session_write(s, &b);
 		req_destroy(r);
 		break;
@@ -306,6 +311,17 @@ static bool ip_is_loopback(const char *ip)
 static void copy_field(char *dst, size_t size, const char *src)
 {
 	snprintf(dst, size, "%s", src != NULL ? src : "");
+}
+
+/* IP addresses come from the client: keep them to address characters for logs and the
+ * penalty table. */
+static void copy_ip(char *dst, size_t size, const char *src)
+{
+	copy_field(dst, size, src);
+	for (char *p = dst; *p != '\0'; p++) {
+		if (strchr("0123456789abcdefABCDEF:.", *p) == NULL)
+			*p = '?';
+	}
 }
 
 /* AUTH <id> <mech> service=<s> [params...] [resp=<b64>] */
@@ -359,11 +375,11 @@ static void cmd_auth(struct auth_session *s, char **f, int n)
 	}
 	const char *rip = auth_field_find(f + 3, (size_t)nparams - 3, "rip");
 	bool secured = auth_field_find(f + 3, (size_t)nparams - 3, "secured") != NULL ||
-		       rip == NULL || ip_is_loopback(rip);
+	               rip == NULL || ip_is_loopback(rip);
 	if (authd_mech_is_plaintext(mech) && !secured && !a->set.allow_plaintext_insecure) {
 		reply_fail_now(s, id,
-			       "reason=Plaintext authentication disallowed on non-secure "
-			       "(SSL/TLS) connections.");
+		               "reason=Plaintext authentication disallowed on non-secure "
+		               "(SSL/TLS) connections.");
 		return;
 	}
 	struct auth_req *r = xcalloc(1, sizeof(*r));
@@ -371,15 +387,15 @@ static void cmd_auth(struct auth_session *s, char **f, int n)
 	r->id = id;
 	copy_field(r->mech, sizeof(r->mech), mech);
 	copy_field(r->service, sizeof(r->service), service);
-	copy_field(r->rip, sizeof(r->rip), rip);
-	copy_field(r->lip, sizeof(r->lip), auth_field_find(f + 3, (size_t)nparams - 3, "lip"));
+	copy_ip(r->rip, sizeof(r->rip), rip);
+	copy_ip(r->lip, sizeof(r->lip), auth_field_find(f + 3, (size_t)nparams - 3, "lip"));
 	buf_init(&r->in, AUTH_MAX_RESPONSE);
 	buf_init(&r->out, AUTH_MAX_RESPONSE);
 	uv_timer_init(a->loop, &r->timer);
 	r->timer.data = r;
 	r->in_null = resp == NULL;
 	if (resp != NULL && (auth_tab_unescape((char *)resp) < 0 ||
-			     base64_decode(&r->in, resp, strlen(resp)) < 0)) {
+	                     base64_decode(&r->in, resp, strlen(resp)) < 0)) {
 		r->session = NULL;
 		req_destroy(r);
 		reply_fail_now(s, id, "code=invalid_base64\treason=Invalid base64 data");
@@ -417,7 +433,8 @@ static void cmd_cont(struct auth_session *s, char **f, int n)
 	const char *data = n >= 3 ? f[2] : "";
 	buf_reset(&r->in);
 	r->in_null = false;
-	if (auth_tab_unescape(f[2 < n ? 2 : 1]) < 0 || base64_decode(&r->in, data, strlen(data)) < 0) {
+	if (auth_tab_unescape(f[2 < n ? 2 : 1]) < 0 ||
+	    base64_decode(&r->in, data, strlen(data)) < 0) {
 		req_destroy(r);
 		reply_fail_now(s, id, "code=invalid_base64\treason=Invalid base64 data");
 		return;
@@ -455,9 +472,9 @@ static void send_handshake(struct auth_session *s)
 	buf_append_str(&b, "VERSION\t1\t2\n");
 	size_t n = authd_mechs(a, names, AUTH_MAX_MECHS);
 	for (size_t i = 0; i < n; i++) {
-		const char *flags = authd_mech_is_plaintext(names[i])	  ? "\tplaintext"
-				    : strcmp(names[i], "CRAM-MD5") == 0 ? "\tdictionary\tactive"
-									  : "\tmutual-auth";
+		const char *flags = authd_mech_is_plaintext(names[i])   ? "\tplaintext"
+		                    : strcmp(names[i], "CRAM-MD5") == 0 ? "\tdictionary\tactive"
+		                                                        : "\tmutual-auth";
 		buf_printf(&b, "MECH\t%s%s\n", names[i], flags);
 	}
 	if (RAND_bytes(cookie, sizeof(cookie)) != 1)
@@ -515,12 +532,12 @@ void auth_session_feed(struct auth_session *s, struct buf *in)
 		if (nl == NULL) {
 			if (in->len > AUTH_PROTO_MAX_LINE)
 				session_error(s, "line too long");
-			return;
+			break;
 		}
 		size_t len = (size_t)(nl - in->data);
 		if (len > AUTH_PROTO_MAX_LINE) {
 			session_error(s, "line too long");
-			return;
+			break;
 		}
 		*nl = '\0';
 		session_line(s, in->data, len);
@@ -532,7 +549,7 @@ void auth_session_feed(struct auth_session *s, struct buf *in)
 }
 
 struct auth_session *auth_session_new(struct authd *a, const struct auth_session_io *io,
-				      void *io_context)
+                                      void *io_context)
 {
 	struct auth_session *s = xcalloc(1, sizeof(*s));
 

@@ -26,7 +26,7 @@ struct auth_session_io {
 };
 
 struct auth_session *auth_session_new(struct authd *a, const struct auth_session_io *io,
-				      void *io_context);
+                                      void *io_context);
 /* Consumes every complete line of in (buf_consume). After a protocol error the session
  * has asked io->close and ignores further input. */
 void auth_session_feed(struct auth_session *s, struct buf *in);

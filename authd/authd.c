@@ -13,8 +13,7 @@
 
 #define PENALTY_MAX_ENTRIES 65536
 
-int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *set,
-	       char **error_r)
+int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *set, char **error_r)
 {
 	const char *error = NULL;
 
@@ -31,8 +30,8 @@ int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *se
 		*error_r = xasprintf("cannot hash with %s: %s", a->set.default_scheme, error);
 		return -1;
 	}
-	a->penalty = penalty_new(a->set.failure_delay_ms, a->set.failure_delay_max_ms,
-				 PENALTY_MAX_ENTRIES);
+	a->penalty =
+	    penalty_new(a->set.failure_delay_ms, a->set.failure_delay_max_ms, PENALTY_MAX_ENTRIES);
 	if (gethostname(a->hostname, sizeof(a->hostname) - 1) < 0)
 		strcpy(a->hostname, "localhost");
 	a->next_cuid = 1;

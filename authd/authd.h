@@ -26,8 +26,7 @@ struct authd {
 
 /* Opens the passwd-file and initialises libsasl2. set is taken over (freed by
  * authd_deinit). Returns 0, or -1 with *error_r (caller frees). */
-int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *set,
-	       char **error_r);
+int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *set, char **error_r);
 void authd_deinit(struct authd *a);
 
 /* The mechanisms to advertise now: configured, provided by libsasl2, and (for the

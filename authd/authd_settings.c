@@ -6,11 +6,7 @@
 #include <string.h>
 
 #include "base/xalloc.h"
-/* Until the config branch's fix of a nested comment in config.h is merged. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "config/config.h"
-#pragma GCC diagnostic pop
 #include "password_scheme.h"
 
 int authd_settings_load(const struct config *cfg, struct authd_settings *s, char **error_r)
@@ -113,5 +109,5 @@ char *authd_user_home(const struct authd_settings *s, const char *canonical_user
 	if (at == NULL)
 		return NULL;
 	return xasprintf("%s/%s/%.*s", s->mail_root, at + 1, (int)(at - canonical_user),
-			 canonical_user);
+	                 canonical_user);
 }

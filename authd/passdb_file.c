@@ -67,10 +67,26 @@ static int parse_size(const char *s, uint64_t unit, uint64_t *v_r)
 	switch (*end) {
 	case '\0':
 		break;
-	case 'k': case 'K': mul = 1ULL << 10; end++; break;
-	case 'm': case 'M': mul = 1ULL << 20; end++; break;
-	case 'g': case 'G': mul = 1ULL << 30; end++; break;
-	case 't': case 'T': mul = 1ULL << 40; end++; break;
+	case 'k':
+	case 'K':
+		mul = 1ULL << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		mul = 1ULL << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		mul = 1ULL << 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		mul = 1ULL << 40;
+		end++;
+		break;
 	default:
 		return -1;
 	}
@@ -112,7 +128,7 @@ static int parse_extra_field(struct passdb_user *u, char *word)
 /* Parses one line (NUL-terminated, without LF). Returns 1 with *u filled, 0 for a blank
  * or comment line, -1 with *why for a bad line. */
 static int parse_line(const struct authd_settings *set, char *line, struct passdb_user *u,
-		      const char **why)
+                      const char **why)
 {
 	char *f[8] = {0};
 	size_t n = 0;
@@ -174,7 +190,7 @@ static void user_clear(struct passdb_user *u)
 }
 
 struct passdb *passdb_parse(const struct authd_settings *set, const char *text, size_t len,
-			    const char *source)
+                            const char *source)
 {
 	struct passdb *db = xcalloc(1, sizeof(*db));
 	size_t cap = 0, lineno = 0;
@@ -218,7 +234,7 @@ struct passdb *passdb_parse(const struct authd_settings *set, const char *text, 
 	for (size_t i = 0; i < db->n_users; i++) {
 		if (w > 0 && strcmp(db->users[w - 1].name, db->users[i].name) == 0) {
 			log_warn("passwd-file %s: duplicate user %s; one entry ignored", source,
-				 db->users[i].name);
+			         db->users[i].name);
 			user_clear(&db->users[i]);
 			continue;
 		}
@@ -268,7 +284,7 @@ static struct passdb *passdb_file_read(struct passdb_file *pf, struct stat *st_r
 	if (fstat(fd, st_r) < 0 || !S_ISREG(st_r->st_mode) ||
 	    (uint64_t)st_r->st_size > PASSDB_MAX_FILE_SIZE) {
 		*error_r = xasprintf("%s: not a regular file of at most %u bytes", pf->path,
-				     PASSDB_MAX_FILE_SIZE);
+		                     PASSDB_MAX_FILE_SIZE);
 		close(fd);
 		return NULL;
 	}
@@ -281,7 +297,7 @@ static struct passdb *passdb_file_read(struct passdb_file *pf, struct stat *st_r
 			continue;
 		if (n < 0 || (n > 0 && buf_append(&b, chunk, (size_t)n) < 0)) {
 			*error_r = xasprintf("read(%s): %s", pf->path,
-					     n < 0 ? strerror(errno) : "file too large");
+			                     n < 0 ? strerror(errno) : "file too large");
 			secure_zero(b.data, b.len);
 			buf_free(&b);
 			close(fd);
@@ -300,7 +316,7 @@ static struct passdb *passdb_file_read(struct passdb_file *pf, struct stat *st_r
 }
 
 struct passdb_file *passdb_file_open(const struct authd_settings *set, const char *path,
-				     char **error_r)
+                                     char **error_r)
 {
 	struct passdb_file *pf = xcalloc(1, sizeof(*pf));
 

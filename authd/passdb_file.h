@@ -22,15 +22,15 @@
 struct authd_settings;
 
 struct passdb_user {
-	char *name;     /* canonical */
-	char *password; /* stored value, "{SCHEME}..." */
+	char *name;      /* canonical */
+	char *password;  /* stored value, "{SCHEME}..." */
 	char *uid, *gid; /* as written ("" = not set) */
 	bool nologin;
 	uint64_t quota_bytes, quota_messages; /* 0 = unlimited */
 };
 
 struct passdb {
-	int refcount; /* touched on the loop thread only */
+	int refcount;              /* touched on the loop thread only */
 	struct passdb_user *users; /* sorted by name */
 	size_t n_users;
 	/* Every user has a plaintext-equivalent (CRAM-MD5 can succeed for everyone). */
@@ -44,7 +44,7 @@ struct passdb_file;
 /* Loads path. Returns NULL with *error_r (caller frees) when it cannot be read. Lines that
  * do not parse are logged and skipped. */
 struct passdb_file *passdb_file_open(const struct authd_settings *set, const char *path,
-				     char **error_r);
+                                     char **error_r);
 void passdb_file_free(struct passdb_file **pf);
 /* Reloads when the file changed (inode, size, mtime or ctime) since the last load; a
  * reload that fails keeps the old snapshot and logs a warning. Cheap when unchanged
@@ -57,7 +57,7 @@ void passdb_unref(struct passdb **db);
 /* Parses text (a whole file) into a snapshot (refcount 1); for tests and the fuzzer too.
  * `source` names the file in log lines. */
 struct passdb *passdb_parse(const struct authd_settings *set, const char *text, size_t len,
-			    const char *source);
+                            const char *source);
 /* Finds a canonical name, or NULL. Thread-safe on a snapshot. */
 const struct passdb_user *passdb_lookup(const struct passdb *db, const char *canonical_name);
 

@@ -26,10 +26,10 @@ struct sasl_exchange {
 	sasl_conn_t *conn;
 	char *mech;
 	bool started;
-	char *user;         /* canonical name of the user found, or the attempt */
+	char *user; /* canonical name of the user found, or the attempt */
 	bool user_found;
 	bool user_disabled;
-	bool temp_failure;  /* the passdb could not answer */
+	bool temp_failure; /* the passdb could not answer */
 	const char *failure;
 	sasl_callback_t callbacks[2];
 };
@@ -52,7 +52,7 @@ static int on_sasl_log(void *context, int level, const char *message)
 }
 
 static int on_sasl_getopt(void *context, const char *plugin, const char *option,
-			  const char **result, unsigned *len)
+                          const char **result, unsigned *len)
 {
 	(void)context;
 	(void)plugin;
@@ -74,7 +74,7 @@ static int on_sasl_getopt(void *context, const char *plugin, const char *option,
 
 /* Finds the user behind a name libsasl2 hands us; records it in the exchange. */
 static const struct passdb_user *exchange_find_user(struct sasl_exchange *x, const char *name,
-						    size_t len)
+                                                    size_t len)
 {
 	char *raw = xstrndup(name, len);
 	char *canon = strlen(raw) == len ? authd_user_canonicalize(x->set, raw) : NULL;
@@ -90,7 +90,7 @@ static const struct passdb_user *exchange_find_user(struct sasl_exchange *x, con
 }
 
 static int on_checkpass(sasl_conn_t *conn, void *context, const char *user, const char *pass,
-			unsigned passlen, struct propctx *propctx)
+                        unsigned passlen, struct propctx *propctx)
 {
 	struct sasl_exchange *x = context;
 	const char *error = NULL;
@@ -119,8 +119,8 @@ static int on_checkpass(sasl_conn_t *conn, void *context, const char *user, cons
 }
 
 /* The "tern" auxprop plugin: credentials for shared-secret mechanisms. */
-static int tern_auxprop_lookup(void *glob_context, sasl_server_params_t *sparams,
-			       unsigned flags, const char *user, unsigned ulen)
+static int tern_auxprop_lookup(void *glob_context, sasl_server_params_t *sparams, unsigned flags,
+                               const char *user, unsigned ulen)
 {
 	struct sasl_exchange *x = current_exchange;
 	(void)glob_context;
@@ -145,13 +145,14 @@ static int tern_auxprop_lookup(void *glob_context, sasl_server_params_t *sparams
 		if (strcmp(p->name, SASL_AUX_PASSWORD) == 0 && plain != NULL) {
 			if (p->values != NULL)
 				sparams->utils->prop_erase(sparams->propctx, p->name);
-			sparams->utils->prop_set(sparams->propctx, p->name, plain, (int)strlen(plain));
+			sparams->utils->prop_set(sparams->propctx, p->name, plain,
+			                         (int)strlen(plain));
 		} else if (strcmp(p->name, "*authPassword") == 0 &&
-			   password_scram_authpassword(u->password, &scram) == 0) {
+		           password_scram_authpassword(u->password, &scram) == 0) {
 			if (p->values != NULL)
 				sparams->utils->prop_erase(sparams->propctx, p->name);
 			sparams->utils->prop_set(sparams->propctx, p->name, buf_cstr(&scram),
-						 (int)scram.len);
+			                         (int)scram.len);
 		}
 		if (scram.data != NULL)
 			secure_zero(scram.data, scram.len);
@@ -161,11 +162,11 @@ static int tern_auxprop_lookup(void *glob_context, sasl_server_params_t *sparams
 }
 
 static int tern_auxprop_init(const sasl_utils_t *utils, int max_version, int *out_version,
-			     sasl_auxprop_plug_t **plug, const char *plugname)
+                             sasl_auxprop_plug_t **plug, const char *plugname)
 {
 	static sasl_auxprop_plug_t tern_plug = {
-		.name = "tern",
-		.auxprop_lookup = tern_auxprop_lookup,
+	    .name = "tern",
+	    .auxprop_lookup = tern_auxprop_lookup,
 	};
 	(void)utils;
 	(void)plugname;
@@ -181,9 +182,9 @@ static const char *const *available_mechs;
 int sasl_exchange_global_init(char **error_r)
 {
 	static sasl_callback_t callbacks[] = {
-		{SASL_CB_LOG, SASL_CB_FN(on_sasl_log), NULL},
-		{SASL_CB_GETOPT, SASL_CB_FN(on_sasl_getopt), NULL},
-		{SASL_CB_LIST_END, NULL, NULL},
+	    {SASL_CB_LOG, SASL_CB_FN(on_sasl_log), NULL},
+	    {SASL_CB_GETOPT, SASL_CB_FN(on_sasl_getopt), NULL},
+	    {SASL_CB_LIST_END, NULL, NULL},
 	};
 	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	static int done = 0;
@@ -218,26 +219,26 @@ bool sasl_exchange_mech_available(const char *mech)
 }
 
 struct sasl_exchange *sasl_exchange_new(const struct authd_settings *set, struct passdb *db,
-					const char *dummy_hash, const char *hostname,
-					const char *mech)
+                                        const char *dummy_hash, const char *hostname,
+                                        const char *mech)
 {
 	struct sasl_exchange *x = xcalloc(1, sizeof(*x));
 	sasl_security_properties_t secprops = {
-		.min_ssf = 0, .max_ssf = 0, .maxbufsize = 0, .security_flags = 0};
+	    .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0, .security_flags = 0};
 
 	x->set = set;
 	x->db = db;
 	db->refcount++;
 	x->dummy_hash = dummy_hash;
 	x->mech = xstrdup(mech);
-	x->callbacks[0] = (sasl_callback_t){SASL_CB_SERVER_USERDB_CHECKPASS,
-					    SASL_CB_FN(on_checkpass), x};
+	x->callbacks[0] =
+	    (sasl_callback_t){SASL_CB_SERVER_USERDB_CHECKPASS, SASL_CB_FN(on_checkpass), x};
 	x->callbacks[1] = (sasl_callback_t){SASL_CB_LIST_END, NULL, NULL};
 	/* No SASL_SUCCESS_DATA: libsasl2 then sends the final server data (SCRAM's v=) as
 	 * one more challenge and answers OK to the empty response, which every front end
 	 * (SMTP 334, IMAP +) can carry. */
 	if (sasl_server_new("tern", hostname, NULL, NULL, NULL, x->callbacks, 0, &x->conn) !=
-		    SASL_OK ||
+	        SASL_OK ||
 	    sasl_setprop(x->conn, SASL_SEC_PROPS, &secprops) != SASL_OK) {
 		if (x->conn != NULL)
 			sasl_dispose(&x->conn);
@@ -247,7 +248,7 @@ struct sasl_exchange *sasl_exchange_new(const struct authd_settings *set, struct
 }
 
 enum sasl_step_result sasl_exchange_step(struct sasl_exchange *x, const void *in, size_t len,
-					 struct buf *out)
+                                         struct buf *out)
 {
 	const char *sout = NULL;
 	unsigned soutlen = 0;

@@ -37,12 +37,12 @@ struct sasl_exchange;
 /* db gets a reference (the caller keeps its own); dummy_hash is verified for unknown
  * users so they take as long as a wrong password. hostname is used by CRAM-MD5. */
 struct sasl_exchange *sasl_exchange_new(const struct authd_settings *set, struct passdb *db,
-					const char *dummy_hash, const char *hostname,
-					const char *mech);
+                                        const char *dummy_hash, const char *hostname,
+                                        const char *mech);
 /* One step. in == NULL means "no data" (no initial response); otherwise in[0 .. len)
  * (may be empty). The challenge is appended to out. Thread-pool safe. */
 enum sasl_step_result sasl_exchange_step(struct sasl_exchange *x, const void *in, size_t len,
-					 struct buf *out);
+                                         struct buf *out);
 /* The canonical user after OK; after a failure the best name known for logs (may be
  * NULL). */
 const char *sasl_exchange_user(const struct sasl_exchange *x);
