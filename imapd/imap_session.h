@@ -1,0 +1,79 @@
+/*
+ * One IMAP connection: its state (RFC 3501 section 3), the command being executed, the
+ * logged-in user and the selected mailbox. Commands run one at a time in arrival order;
+ * a command that has to wait (authd, the thread pool) returns IMAP_CMD_ASYNC, input is
+ * paused, and it calls imap_session_command_done() when it has replied.
+ */
+#ifndef TERN_IMAPD_IMAP_SESSION_H
+#define TERN_IMAPD_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "imap_args.h"
+
+struct conn;
+struct imap_reader;
+struct auth_request;
+struct userdb_lookup;
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH = 1 << 0,
+	IMAP_STATE_AUTH = 1 << 1,
+	IMAP_STATE_SELECTED = 1 << 2,
+	IMAP_STATE_LOGOUT = 1 << 3,
+};
+
+enum imap_cmd_result {
+	IMAP_CMD_DONE,  /* the tagged reply was written */
+	IMAP_CMD_ASYNC, /* the handler calls imap_session_command_done() later */
+};
+
+struct imap_session {
+	struct conn *conn;
+	enum imap_state state;
+	struct imap_reader *reader;
+	struct imap_command cmd; /* the command being executed */
+	bool cmd_running;
+	unsigned bad_commands;
+
+	/* AUTHENTICATE in progress: the next line is a SASL response, not a command. */
+	struct auth_request *auth_req;
+	struct userdb_lookup *userdb_req;
+	bool sasl_line_expected;
+	char *auth_mech;
+	unsigned auth_failures;
+	uint64_t connect_ms;
+
+	char *user; /* after login */
+	char *home; /* the user's Maildir root */
+
+	bool utf8_enabled; /* ENABLE UTF8=ACCEPT */
+	bool condstore_enabled;
+	bool tls_done; /* STARTTLS succeeded (or implicit TLS) */
+};
+
+/* Writes one untagged or continuation line; fmt excludes CRLF. */
+void imap_session_send(struct imap_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Writes "<tag> <status> <text>" for the current command. */
+void imap_session_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Writes raw bytes (literal payloads). */
+void imap_session_write(struct imap_session *s, const void *data, size_t len);
+/* The asynchronous command finished (it has written its tagged reply). */
+void imap_session_command_done(struct imap_session *s);
+/* Ends the session after the output is flushed. */
+void imap_session_close(struct imap_session *s);
+
+/* TLS or loopback: plaintext passwords may be used. */
+bool imap_session_secured(const struct imap_session *s);
+/* The CAPABILITY list for the session's current state (no leading "CAPABILITY "). */
+void imap_session_capabilities(const struct imap_session *s, struct buf *out);
+
+/* Connection callbacks for the listeners. */
+extern const struct conn_ops imap_session_conn_ops;
+
+#endif
