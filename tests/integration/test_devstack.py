@@ -46,6 +46,7 @@ def devstack(*args, check=True):
 def ports_free(base):
     for port in STANDARD_PORTS:
         s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", base + port))
         except OSError:
