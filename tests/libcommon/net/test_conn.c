@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <dirent.h>
 #include <sys/resource.h>
@@ -57,6 +58,46 @@ static void test_plaintext_round_trip(void **state)
 	assert_string_equal(buf_cstr(&srv.seen), "ECHO one|ECHO two|ECHO three|PEER|TLS|QUIT|");
 	assert_int_equal(srv.opens, 1);
 	assert_int_equal(listener_conn_count(srv.l) + srv.closes, 1);
+	nt_server_finish(&srv);
+	assert_int_equal(srv.closes, 1);
+}
+
+/* --- pause/resume and half-close ------------------------------------------------------ */
+
+static void *client_async(void *arg)
+{
+	int port = *(int *)arg;
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	NT_EXPECT_LINE(fd, "220 hello");
+	/* The ECHO behind ASYNC waits, kept in the conn, until the backend answered. */
+	NT_CHECK(nt_send(fd, "ASYNC 100\r\nECHO after\r\nECHO last\r\n"), "send");
+	NT_EXPECT_LINE(fd, "async done");
+	NT_EXPECT_LINE(fd, "after");
+	NT_EXPECT_LINE(fd, "last");
+	/* Half-close: what was sent before the FIN is still answered. */
+	NT_CHECK(nt_send(fd, "ASYNC 50\r\nECHO before-fin\r\n"), "send");
+	NT_CHECK(shutdown(fd, SHUT_WR) == 0, "shutdown");
+	NT_EXPECT_LINE(fd, "async done");
+	NT_EXPECT_LINE(fd, "before-fin");
+	NT_CHECK(nt_read_to_eof(fd) == 0, "no EOF after the half-close");
+	close(fd);
+	return NULL;
+}
+
+static void test_pause_resume_and_half_close(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = {0};
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_async, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_string_equal(buf_cstr(&srv.seen),
+	                    "ASYNC 100|ECHO after|ECHO last|ASYNC 50|ECHO before-fin|");
 	nt_server_finish(&srv);
 	assert_int_equal(srv.closes, 1);
 }
@@ -527,13 +568,25 @@ static void test_unix_peercred(void **state)
 	uv_loop_t loop;
 	uv_loop_init(&loop);
 	struct nt_server srv;
-	struct listener_config cfg = {.address = addr, .unix_mode = 0600};
+	struct listener_config cfg = {.address = addr, .unix_mode = 0660};
+	/* As root the socket is handed to its owner (here: nobody, if present). */
+	struct passwd *pw = geteuid() == 0 ? getpwnam("nobody") : NULL;
+	if (pw != NULL) {
+		cfg.unix_uid = pw->pw_uid;
+		cfg.unix_gid = pw->pw_gid;
+	}
 	nt_server_start(&srv, &loop, &cfg);
 	assert_int_equal(listener_port(srv.l), 0);
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
-	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_mode & 0777, 0660);
+	if (pw != NULL) {
+		assert_int_equal(st.st_uid, pw->pw_uid);
+		assert_int_equal(st.st_gid, pw->pw_gid);
+	} else {
+		assert_int_equal(st.st_uid, geteuid());
+	}
 
 	/* A second listener on a live socket is refused, not stolen. */
 	char *error = NULL;
@@ -765,6 +818,7 @@ int main(void)
 	log_init("test", LOG_TARGET_STDERR);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_plaintext_round_trip),
+	    cmocka_unit_test(test_pause_resume_and_half_close),
 	    cmocka_unit_test(test_output_back_pressure),
 	    cmocka_unit_test(test_output_cap_closes),
 	    cmocka_unit_test(test_input_overflow),
