@@ -417,6 +417,50 @@ static void test_global_cap(void **state)
 	nt_server_finish(&srv);
 }
 
+/* --- a burst larger than the per-turn accept budget ----------------------------------- */
+
+#define BURST 150
+
+static void *client_burst(void *arg)
+{
+	int port = *(int *)arg;
+	static int fds[BURST];
+	/* All connects first, so the backlog holds more than one turn's budget. */
+	for (int i = 0; i < BURST; i++) {
+		fds[i] = nt_connect(port);
+		NT_CHECK(fds[i] >= 0, "connect");
+	}
+	for (int i = 0; i < BURST; i++) {
+		NT_EXPECT_LINE(fds[i], "220 hello");
+		close(fds[i]);
+	}
+	return NULL;
+}
+
+static bool all_closed(void *arg)
+{
+	struct nt_server *srv = arg;
+	return srv->closes == BURST;
+}
+
+static void test_accept_burst(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = {0};
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_burst, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_int_equal(srv.opens, BURST);
+	assert_true(nt_run_until(&loop, all_closed, &srv));
+	assert_int_equal(listener_conn_count(srv.l), 0);
+	nt_server_finish(&srv);
+	assert_int_equal(conn_count(&loop), 0);
+}
+
 /* --- EMFILE -------------------------------------------------------------------------- */
 
 static int count_open_fds(void)
@@ -827,6 +871,7 @@ int main(void)
 	    cmocka_unit_test(test_session_timeout),
 	    cmocka_unit_test(test_per_ip_cap),
 	    cmocka_unit_test(test_global_cap),
+	    cmocka_unit_test(test_accept_burst),
 	    cmocka_unit_test(test_emfile_survival),
 	    cmocka_unit_test(test_unix_peercred),
 	    cmocka_unit_test(test_unix_refuses_regular_file),
