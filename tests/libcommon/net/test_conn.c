@@ -824,6 +824,48 @@ static void test_connect_tcp_in_loop(void **state)
 	nt_server_finish(&srv);
 }
 
+static void lc_unix_on_open(struct conn *c)
+{
+	/* The client side of a Unix socket knows its server's credentials too. */
+	uid_t uid = (uid_t)-1;
+	pid_t pid = 0;
+	assert_int_equal(conn_peer_cred(c, &uid, NULL, &pid), 0);
+	assert_int_equal(uid, getuid());
+	assert_int_equal(pid, getpid());
+	assert_true(conn_is_loopback(c));
+	assert_null(conn_listener_name(c));
+}
+
+static const struct conn_ops lc_unix_ops = {
+    .on_open = lc_unix_on_open,
+    .on_data = lc_on_data,
+    .on_close = lc_on_close,
+};
+
+static void test_connect_unix_in_loop(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tern-net-unix-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128], addr[140];
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = {.address = addr};
+	nt_server_start(&srv, &loop, &cfg);
+	struct loop_client lc = {0};
+	buf_init(&lc.got, 0);
+	lc.c = conn_connect_unix(&loop, path, &lc_unix_ops, NULL, &lc);
+	assert_non_null(lc.c);
+	assert_true(nt_run_until(&loop, lc_done, &lc));
+	assert_string_equal(buf_cstr(&lc.got), "220 hello|from-loop|221 bye|");
+	buf_free(&lc.got);
+	nt_server_finish(&srv);
+	rmdir(dir);
+}
+
 static void test_addr_syntax(void **state)
 {
 	(void)state;
@@ -878,6 +920,7 @@ int main(void)
 	    cmocka_unit_test(test_connect_unix_missing),
 	    cmocka_unit_test(test_connect_tcp_refused),
 	    cmocka_unit_test(test_connect_tcp_in_loop),
+	    cmocka_unit_test(test_connect_unix_in_loop),
 	    cmocka_unit_test(test_addr_syntax),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -108,6 +108,56 @@ static void test_implicit_tls_round_trip(void **state)
 	assert_int_equal(srv.closes, 1);
 }
 
+/* A large response through TLS with a small output cap: back-pressure must hold. */
+static void *client_tls_big(void *arg)
+{
+	int port = *(int *)arg;
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	SSL *ssl = client_ssl(fd, TLS1_2_VERSION, 0, NULL);
+	NT_CHECK(SSL_connect(ssl) == 1, "handshake failed");
+	char line[256];
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no greeting");
+	NT_CHECK(nt_ssl_send(ssl, "BIG 2000000\r\n"), "send");
+	usleep(100 * 1000);
+	static char tmp[16384];
+	size_t got = 0;
+	while (got < 2000000) {
+		size_t want = 2000000 - got < sizeof(tmp) ? 2000000 - got : sizeof(tmp);
+		int r = SSL_read(ssl, tmp, (int)want);
+		NT_CHECK(r > 0, "EOF or error in the middle of BIG");
+		for (int i = 0; i < r; i++)
+			NT_CHECK(tmp[i] == 'x', "corrupted BIG stream");
+		got += (size_t)r;
+	}
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)) && line[0] == '\0', "no CRLF");
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no END");
+	NT_CHECK(strcmp(line, "END") == 0, "bad END");
+	NT_CHECK(nt_ssl_send(ssl, "QUIT\r\n"), "send");
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no bye");
+	SSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static void test_implicit_tls_back_pressure(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = tls_listener(LISTENER_TLS_IMPLICIT);
+	cfg.limits.max_output = 128 * 1024;
+	cfg.limits.output_lowat = 16 * 1024;
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_tls_big, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_true(srv.drains >= 1);
+	assert_true(srv.max_pending <= 128 * 1024);
+	nt_server_finish(&srv);
+}
+
 static void *client_plaintext_to_tls(void *arg)
 {
 	int port = *(int *)arg;
@@ -527,6 +577,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_implicit_tls_round_trip),
 	    cmocka_unit_test(test_implicit_tls_rejects_plaintext),
+	    cmocka_unit_test(test_implicit_tls_back_pressure),
 	    cmocka_unit_test(test_implicit_tls_handshake_timeout),
 	    cmocka_unit_test(test_listener_set_tls_reload),
 	    cmocka_unit_test(test_starttls_injection_discarded),
