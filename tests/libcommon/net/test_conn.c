@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <netinet/tcp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <dirent.h>
@@ -33,6 +34,14 @@ static void *client_round_trip(void *arg)
 	NT_EXPECT_LINE(fd, "two");
 	NT_CHECK(nt_send(fd, "O three\r\n"), "send");
 	NT_EXPECT_LINE(fd, "three");
+	/* Byte by byte, each in its own segment. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (const char *p = "ECHO trickle\r\n"; *p != '\0'; p++) {
+		NT_CHECK(send(fd, p, 1, MSG_NOSIGNAL) == 1, "send");
+		usleep(1000);
+	}
+	NT_EXPECT_LINE(fd, "trickle");
 	NT_CHECK(nt_send(fd, "bare\nPEER\r\n"), "send");
 	NT_EXPECT_LINE(fd, "500 bare CR or LF");
 	NT_EXPECT_LINE(fd, "peer=127.0.0.1 loop=1");
@@ -55,7 +64,8 @@ static void test_plaintext_round_trip(void **state)
 	const char *err = nt_run_client(&loop, client_round_trip, &srv.port);
 	if (err != NULL)
 		fail_msg("%s", err);
-	assert_string_equal(buf_cstr(&srv.seen), "ECHO one|ECHO two|ECHO three|PEER|TLS|QUIT|");
+	assert_string_equal(buf_cstr(&srv.seen),
+	                    "ECHO one|ECHO two|ECHO three|ECHO trickle|PEER|TLS|QUIT|");
 	assert_int_equal(srv.opens, 1);
 	assert_int_equal(listener_conn_count(srv.l) + srv.closes, 1);
 	nt_server_finish(&srv);
