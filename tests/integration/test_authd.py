@@ -96,3 +96,37 @@ def test_sigterm_exits_cleanly(authd):
     authd.proc.send_signal(signal.SIGTERM)
     assert authd.proc.wait(timeout=15) == 0
     assert not os.path.exists(authd.auth)
+
+
+def test_userdb_refuses_unlisted_peer(authd):
+    """SO_PEERCRED: a process of a user not in userdb_allowed_users is disconnected."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    import pwd
+    other = pwd.getpwnam("daemon")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: become 'daemon' and try the userdb socket
+        os.close(r)
+        result = b"?"
+        try:
+            os.setgid(other.pw_gid)
+            os.setuid(other.pw_uid)
+            c = LineClient(authd.userdb, timeout=5)
+            try:
+                c.line()
+                result = b"answered"
+            except (EOFError, ConnectionResetError):
+                result = b"refused"
+        except Exception as e:  # noqa: BLE001 - report anything to the parent
+            result = repr(e).encode()
+        os.write(w, result)
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 200)
+    os.waitpid(pid, 0)
+    assert got == b"refused"
+    assert "auth-userdb: refused peer uid=%d" % other.pw_uid in authd.log_text()
+    # root (an allowed user) still gets answers
+    c = LineClient(authd.userdb)
+    assert c.line() == "VERSION\t1\t0"
