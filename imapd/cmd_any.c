@@ -4,6 +4,7 @@
 
 #include "base/buf.h"
 #include "imap_commands.h"
+#include "imap_mailbox.h"
 #include "net/conn.h"
 #include "proto/imap_string.h"
 
@@ -29,6 +30,7 @@ enum imap_cmd_result cmd_capability(struct imap_session *s, const struct imap_co
 enum imap_cmd_result cmd_noop(struct imap_session *s, const struct imap_command *cmd)
 {
 	(void)cmd;
+	imap_mailbox_report_changes(s, true);
 	imap_session_tagged(s, "OK", "NOOP completed.");
 	return IMAP_CMD_DONE;
 }

@@ -6,6 +6,7 @@
 #define ANY (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
 #define NOT_AUTH IMAP_STATE_NOT_AUTH
 #define AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define SELECTED IMAP_STATE_SELECTED
 
 static const struct imap_command_def commands[] = {
     {"CAPABILITY", ANY, cmd_capability},
@@ -24,6 +25,19 @@ static const struct imap_command_def commands[] = {
     {"UNSUBSCRIBE", AUTHED, cmd_unsubscribe},
     {"LIST", AUTHED, cmd_list},
     {"LSUB", AUTHED, cmd_lsub},
+    {"STATUS", AUTHED, cmd_status},
+    {"SELECT", AUTHED, cmd_select},
+    {"EXAMINE", AUTHED, cmd_examine},
+    {"CLOSE", SELECTED, cmd_close},
+    {"UNSELECT", SELECTED, cmd_unselect},
+    {"CHECK", SELECTED, cmd_check},
+    {"FETCH", SELECTED, cmd_fetch},
+    {"STORE", SELECTED, cmd_store},
+    {"COPY", SELECTED, cmd_copy},
+    {"MOVE", SELECTED, cmd_move},
+    {"SEARCH", SELECTED, cmd_search},
+    {"EXPUNGE", SELECTED, cmd_expunge},
+    {"UID", SELECTED, cmd_uid},
 };
 
 const struct imap_command_def *imap_command_find(const char *name)

@@ -22,6 +22,20 @@ const struct imap_command_def *imap_command_find(const char *name);
 imap_cmd_handler_t cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_namespace;
 imap_cmd_handler_t cmd_starttls, cmd_login, cmd_authenticate;
 imap_cmd_handler_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe;
-imap_cmd_handler_t cmd_list, cmd_lsub;
+imap_cmd_handler_t cmd_list, cmd_lsub, cmd_status;
+imap_cmd_handler_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;
+imap_cmd_handler_t cmd_fetch, cmd_store, cmd_copy, cmd_move, cmd_search, cmd_expunge, cmd_uid;
+
+/* The shared bodies of the plain and UID forms (args after the command name / UID verb). */
+enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,
+                                    const struct imap_arg *args, size_t count, bool uid);
+enum imap_cmd_result imap_store_run(struct imap_session *s, const struct imap_arg *args,
+                                    size_t count, bool uid);
+enum imap_cmd_result imap_copy_run(struct imap_session *s, const struct imap_arg *args,
+                                   size_t count, bool uid, bool move);
+enum imap_cmd_result imap_search_run(struct imap_session *s, const struct imap_arg *args,
+                                     size_t count, bool uid);
+enum imap_cmd_result imap_expunge_run(struct imap_session *s, const struct imap_arg *args,
+                                      size_t count, bool uid);
 
 #endif

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "imap_commands.h"
+#include "imap_mailbox.h"
 #include "imap_reader.h"
 #include "imap_server.h"
 #include "net/conn.h"
@@ -87,7 +88,8 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 			(void)buf_append_str(out, " LOGINDISABLED");
 		return;
 	}
-	(void)buf_append_str(out, " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE");
+	(void)buf_append_str(out, " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE UIDPLUS"
+	                          " MOVE STATUS=SIZE ESEARCH SEARCHRES");
 }
 
 static void session_bad_command(struct imap_session *s)
@@ -125,7 +127,14 @@ static void session_run_command(struct imap_session *s)
 		session_bad_command(s);
 	} else {
 		s->cmd_running = true;
-		if (def->handler(s, &s->cmd) == IMAP_CMD_ASYNC) {
+		s->in_handler = true;
+		s->done_early = false;
+		enum imap_cmd_result res = def->handler(s, &s->cmd);
+		s->in_handler = false;
+		/* Pause only when the command is really still running: a backend may have
+		 * answered synchronously (authd down), and a resume that came before this
+		 * pause would be lost. */
+		if (res == IMAP_CMD_ASYNC && !s->done_early) {
 			conn_pause_read(s->conn);
 			return;
 		}
@@ -136,6 +145,10 @@ static void session_run_command(struct imap_session *s)
 
 void imap_session_command_done(struct imap_session *s)
 {
+	if (s->in_handler) {
+		s->done_early = true;
+		return;
+	}
 	s->cmd_running = false;
 	imap_command_free(&s->cmd);
 	if (s->state != IMAP_STATE_LOGOUT)
@@ -230,6 +243,13 @@ static void session_on_data(struct conn *c, struct buf *in)
 	session_process(s, in);
 }
 
+static void session_on_drain(struct conn *c)
+{
+	struct imap_session *s = conn_data(c);
+	if (s != NULL && s->drain_cb != NULL)
+		s->drain_cb(s, s->drain_ctx);
+}
+
 static void session_on_timeout(struct conn *c)
 {
 	struct imap_session *s = conn_data(c);
@@ -247,6 +267,9 @@ static void session_on_close(struct conn *c)
 		userdb_lookup_abort(&s->userdb_req);
 	if (s->user != NULL)
 		log_info("imap(%s): Disconnected: Logged out", s->user);
+	if (s->drain_cb != NULL)
+		s->drain_cb(s, NULL); /* lets a streaming job free itself */
+	imap_mailbox_unselect(s);
 	imap_command_free(&s->cmd);
 	imap_reader_free(&s->reader);
 	free(s->auth_mech);
@@ -265,6 +288,7 @@ static void session_on_overflow(struct conn *c)
 const struct conn_ops imap_session_conn_ops = {
     .on_open = session_on_open,
     .on_data = session_on_data,
+    .on_drain = session_on_drain,
     .on_timeout = session_on_timeout,
     .on_close = session_on_close,
     .on_overflow = session_on_overflow,

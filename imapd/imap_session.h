@@ -18,6 +18,7 @@ struct conn;
 struct imap_reader;
 struct auth_request;
 struct userdb_lookup;
+struct imap_selected;
 
 enum imap_state {
 	IMAP_STATE_NOT_AUTH = 1 << 0,
@@ -49,6 +50,13 @@ struct imap_session {
 
 	char *user; /* after login */
 	char *home; /* the user's Maildir root */
+
+	struct imap_selected *sel; /* the selected mailbox (SELECTED state) */
+	/* A command streaming output (FETCH) resumes here when the output drained. */
+	void (*drain_cb)(struct imap_session *s, void *ctx);
+	void *drain_ctx;
+	bool in_handler; /* a handler is running: command_done only marks completion */
+	bool done_early; /* the "async" command completed before its handler returned */
 
 	bool utf8_enabled; /* ENABLE UTF8=ACCEPT */
 	bool condstore_enabled;

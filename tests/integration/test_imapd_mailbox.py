@@ -1,0 +1,181 @@
+"""tern-imapd on a real Maildir: SELECT, FETCH (with bodies streamed), STORE, SEARCH,
+COPY/MOVE with COPYUID, EXPUNGE, and changes made by another session or dropped into
+the Maildir by another program, all through Python's imaplib."""
+
+import imaplib
+import os
+import re
+import socket
+import time
+
+import pytest
+
+from ternstack import Stack, built
+
+pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
+                                reason="tern-imapd or tern-authd not built")
+
+_counter = [0]
+
+
+def drop_message(maildir, subject, body="hello\n", extra_headers="", size_pad=0):
+    """Writes a message into new/ the way any Maildir MDA does (tmp, then rename)."""
+    _counter[0] += 1
+    name = "%d.M%dP%dQ%d.testhost" % (time.time(), _counter[0], os.getpid(), _counter[0])
+    text = ("From: Alice <alice@example.test>\nTo: bob@example.test\n"
+            "Subject: %s\nDate: Tue, 1 Jul 2003 10:52:37 +0200\nMessage-ID: <%s@test>\n%s\n%s"
+            % (subject, name, extra_headers, body))
+    if size_pad:
+        text += ("x" * 76 + "\n") * (size_pad // 77)
+    tmp = os.path.join(maildir, "tmp", name)
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, os.path.join(maildir, "new", name))
+    return text.replace("\n", "\r\n").encode()
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with Stack() as st:
+        yield st
+
+
+def login(stack, user):
+    addr, pw = stack.users[user]
+    imap = imaplib.IMAP4("127.0.0.1", stack.port("imap"), timeout=30)
+    imap.login(addr, pw)
+    return imap
+
+
+def test_select_fetch_store_search(stack):
+    imap = login(stack, "alice")
+    box = stack.maildir("alice")
+    sent = [drop_message(box, "first"), drop_message(box, "second report"),
+            drop_message(box, "third", body="needle in the body\n")]
+    typ, data = imap.select("INBOX")
+    assert typ == "OK" and int(data[0]) == 3
+    assert "UIDVALIDITY" in imap.untagged_responses
+
+    typ, data = imap.fetch("1:*", "(UID FLAGS RFC822.SIZE ENVELOPE)")
+    assert typ == "OK"
+    lines = [d for d in data if isinstance(d, bytes)]
+    assert len(lines) == 3
+    assert b'"second report"' in lines[1]
+    for i, line in enumerate(lines):
+        assert b"RFC822.SIZE %d" % len(sent[i]) in line
+
+    typ, data = imap.fetch("2", "(BODY.PEEK[])")
+    assert data[0][1] == sent[1]
+    typ, data = imap.fetch("2", "(FLAGS)")
+    assert b"\\Seen" not in data[0]
+    typ, data = imap.fetch("2", "(BODY[HEADER.FIELDS (Subject)])")
+    assert data[0][1] == b"Subject: second report\r\n\r\n"
+    typ, data = imap.fetch("2", "(FLAGS)")
+    assert b"\\Seen" in data[0]  # a non-PEEK body fetch sets \Seen
+
+    typ, data = imap.store("1", "+FLAGS", "(\\Flagged $Important)")
+    assert typ == "OK" and b"\\Flagged" in data[0] and b"$Important" in data[0]
+    typ, data = imap.search(None, "FLAGGED")
+    assert data[0] == b"1"
+    typ, data = imap.search(None, "SUBJECT", "REPORT")
+    assert data[0] == b"2"
+    typ, data = imap.search(None, "BODY", "needle")
+    assert data[0] == b"3"
+    typ, data = imap.search(None, "NOT", "FLAGGED", "UNSEEN")
+    assert data[0] == b"3"
+    typ, data = imap.uid("SEARCH", "SENTON", "1-Jul-2003")
+    assert len(data[0].split()) == 3
+    typ, data = imap.search(None, "OR", "SUBJECT", "first", "SUBJECT", "third")
+    assert data[0] == b"1 3"
+    typ, data = imap.search(None, "KEYWORD", "$Important")
+    assert data[0] == b"1"
+    imap.logout()
+
+
+def test_esearch_and_searchres(stack):
+    imap = login(stack, "alice")
+    imap.select("INBOX")
+    typ, data = imap._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
+    typ, data = imap._untagged_response(typ, data, "ESEARCH")
+    assert re.search(rb"MIN 1 MAX \d+ COUNT \d+", data[0]), data
+    typ, data = imap._simple_command("UID", "SEARCH", "RETURN", "(SAVE)", "SUBJECT", "second")
+    assert typ == "OK"
+    typ, data = imap.uid("FETCH", "$", "(FLAGS)")
+    assert typ == "OK" and len([d for d in data if d]) == 1
+    imap.logout()
+
+
+def test_copy_move_expunge(stack):
+    imap = login(stack, "bob")
+    box = stack.maildir("bob")
+    for i in range(4):
+        drop_message(box, "msg %d" % i)
+    typ, data = imap.select("INBOX")
+    assert int(data[0]) == 4
+    typ, data = imap.copy("1:2", "Archive")
+    assert typ == "OK"
+    code = imap.untagged_responses.get("COPYUID") or [data[0]]
+    assert b"COPYUID" in data[0] or code, data
+    typ, data = imap.status("Archive", "(MESSAGES UIDNEXT UNSEEN SIZE)")
+    assert b"MESSAGES 2" in data[0]
+    typ, data = imap._simple_command("MOVE", "3", "Trash")
+    assert typ == "OK"
+    typ, data = imap.status("Trash", "(MESSAGES)")
+    assert b"MESSAGES 1" in data[0]
+    typ, data = imap.select("INBOX")
+    assert int(data[0]) == 3
+    imap.store("1", "+FLAGS", "\\Deleted")
+    typ, data = imap.expunge()
+    assert typ == "OK" and data[0] == b"1"
+    typ, data = imap.select("INBOX")
+    assert int(data[0]) == 2
+    assert imap.copy("1", "NoSuchFolder")[0] == "NO"
+    imap.logout()
+
+
+def test_changes_from_other_sessions_and_new_mail(stack):
+    a = login(stack, "bob")
+    b = login(stack, "bob")
+    a.select("INBOX")
+    typ, data = b.select("INBOX")
+    count = int(data[0])
+    b.store("1", "+FLAGS", "\\Deleted")
+    b.expunge()
+    a.untagged_responses.clear()  # imaplib keeps SELECT's responses around
+    typ, data = a.noop()
+    assert a.untagged_responses.get("EXPUNGE") == [b"1"], a.untagged_responses
+    drop_message(stack.maildir("bob"), "arrives while selected")
+    a.untagged_responses.clear()
+    typ, data = a.noop()
+    assert a.untagged_responses.get("EXISTS") == [str(count).encode()], a.untagged_responses
+    a.logout()
+    b.logout()
+
+
+def test_large_message_is_streamed(stack):
+    imap = login(stack, "alice")
+    sent = drop_message(stack.maildir("alice"), "big", size_pad=8 * 1024 * 1024)
+    typ, data = imap.select("INBOX")
+    n = int(data[0])
+    typ, data = imap.fetch(str(n), "(RFC822.SIZE BODY.PEEK[])")
+    assert b"RFC822.SIZE %d" % len(sent) in data[0][0]
+    assert data[0][1] == sent
+    typ, data = imap.fetch(str(n), "(BODY.PEEK[TEXT]<100.50>)")
+    assert len(data[0][1]) == 50
+    imap.logout()
+
+
+def test_invalid_sets_and_readonly(stack):
+    imap = login(stack, "alice")
+    typ, data = imap.select("INBOX", readonly=True)
+    n = int(data[0])
+    with pytest.raises(imaplib.IMAP4.error):
+        imap.fetch(str(n + 10), "(FLAGS)")
+    with pytest.raises(imaplib.IMAP4.error):
+        imap.fetch("0", "(FLAGS)")
+    typ, data = imap.uid("FETCH", "999999:*", "(UID)")
+    assert typ == "OK"  # '*' is the largest UID even below 999999
+    typ, data = imap.store("1", "+FLAGS", "\\Deleted")
+    assert typ == "NO"
+    imap.logout()
