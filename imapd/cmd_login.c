@@ -20,7 +20,7 @@
 #include "net/conn.h"
 #include "store/folder.h"
 
-void imap_auth_client_response(struct imap_session *s, const char *line, size_t len);
+static void imap_auth_client_response(struct imap_session *s, const char *line, size_t len);
 
 static const char *session_security(const struct imap_session *s)
 {
@@ -78,7 +78,7 @@ static void on_auth(enum auth_result result, const char *data, void *context)
 	switch (result) {
 	case AUTH_RESULT_CONTINUE:
 		imap_session_send(s, "+ %s", data);
-		s->sasl_line_expected = true;
+		s->line_handler = imap_auth_client_response;
 		conn_resume_read(s->conn);
 		return;
 	case AUTH_RESULT_OK:
@@ -100,7 +100,7 @@ static void on_auth(enum auth_result result, const char *data, void *context)
 		imap_session_tagged(s, "NO", "[UNAVAILABLE] Temporary authentication failure.");
 		break;
 	}
-	s->sasl_line_expected = false;
+	s->line_handler = NULL;
 	imap_session_command_done(s);
 }
 
@@ -207,7 +207,7 @@ enum imap_cmd_result cmd_authenticate(struct imap_session *s, const struct imap_
 	return auth_begin(s, mech, ir);
 }
 
-void imap_auth_client_response(struct imap_session *s, const char *line, size_t len)
+static void imap_auth_client_response(struct imap_session *s, const char *line, size_t len)
 {
 	conn_pause_read(s->conn);
 	if (len == 1 && line[0] == '*') {

@@ -5,9 +5,13 @@
  */
 #include "imap_session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "auth/auth_client.h"
@@ -16,6 +20,7 @@
 #include "base/xalloc.h"
 #include "imap_commands.h"
 #include "imap_mailbox.h"
+#include "imap_watch.h"
 #include "imap_reader.h"
 #include "imap_server.h"
 #include "net/conn.h"
@@ -89,11 +94,70 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 		return;
 	}
 	(void)buf_append_str(out, " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE UIDPLUS"
-	                          " MOVE STATUS=SIZE ESEARCH SEARCHRES");
+	                          " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE");
+}
+
+int imap_session_stream_fd(const struct imap_session *s, size_t i)
+{
+	return i < s->n_stream_fds ? s->stream_fds[i] : -1;
+}
+
+static void session_close_streams(struct imap_session *s)
+{
+	for (size_t i = 0; i < s->n_stream_fds; i++)
+		close(s->stream_fds[i]);
+	free(s->stream_fds);
+	s->stream_fds = NULL;
+	s->n_stream_fds = 0;
+}
+
+static int session_stream_sink(const void *data, size_t len, void *context)
+{
+	struct imap_session *s = context;
+	int fd = s->stream_fds[s->n_stream_fds - 1];
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * A literal too big for memory: only APPEND takes one (a message), and only once
+ * logged in; its bytes go to an unlinked file in the user's Maildir tmp/ as they arrive.
+ */
+static void session_stream_literal(struct imap_session *s)
+{
+	size_t len;
+	const char *text = imap_reader_command(s->reader, &len);
+	const char *sp = memchr(text, ' ', len);
+	bool append =
+	    sp != NULL && (size_t)(text + len - sp) > 8 && strncasecmp(sp + 1, "APPEND ", 7) == 0;
+	if (!append || s->home == NULL) {
+		imap_reader_stream_refuse(s->reader, "NO [TOOBIG] Literal too big.");
+		return;
+	}
+	char *dir = xasprintf("%s/tmp", s->home);
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	free(dir);
+	if (fd < 0) {
+		imap_reader_stream_refuse(s->reader, "NO [SERVERBUG] Cannot store the message.");
+		return;
+	}
+	s->stream_fds = xreallocarray(s->stream_fds, s->n_stream_fds + 1, sizeof(int));
+	s->stream_fds[s->n_stream_fds++] = fd;
+	imap_reader_stream_accept(s->reader, session_stream_sink, s);
 }
 
 static void session_bad_command(struct imap_session *s)
 {
+	session_close_streams(s); /* the command's literals, if any, are dropped with it */
 	if (++s->bad_commands >= imap_server.max_bad_commands) {
 		imap_session_send(s, "* BYE Too many invalid commands.");
 		imap_session_close(s);
@@ -135,12 +199,15 @@ static void session_run_command(struct imap_session *s)
 		 * answered synchronously (authd down), and a resume that came before this
 		 * pause would be lost. */
 		if (res == IMAP_CMD_ASYNC && !s->done_early) {
-			conn_pause_read(s->conn);
+			/* A command waiting for a line of input (IDLE's DONE) keeps reading. */
+			if (s->line_handler == NULL)
+				conn_pause_read(s->conn);
 			return;
 		}
 		s->cmd_running = false;
 	}
 	imap_command_free(&s->cmd);
+	session_close_streams(s);
 }
 
 void imap_session_command_done(struct imap_session *s)
@@ -151,20 +218,21 @@ void imap_session_command_done(struct imap_session *s)
 	}
 	s->cmd_running = false;
 	imap_command_free(&s->cmd);
+	session_close_streams(s);
 	if (s->state != IMAP_STATE_LOGOUT)
 		conn_resume_read(s->conn);
 }
 
 /* AUTHENTICATE's client responses: one base64 line each, or "*" to cancel (RFC 3501
  * 6.2.2). Returns false when more input is needed. */
-static bool session_sasl_line(struct imap_session *s, struct buf *in);
+static bool session_handler_line(struct imap_session *s, struct buf *in);
 
 static void session_process(struct imap_session *s, struct buf *in)
 {
-	while ((!s->cmd_running || s->sasl_line_expected) && s->state != IMAP_STATE_LOGOUT &&
+	while ((!s->cmd_running || s->line_handler != NULL) && s->state != IMAP_STATE_LOGOUT &&
 	       !conn_is_closing(s->conn)) {
-		if (s->sasl_line_expected) {
-			if (!session_sasl_line(s, in))
+		if (s->line_handler != NULL) {
+			if (!session_handler_line(s, in))
 				return;
 			continue;
 		}
@@ -176,8 +244,7 @@ static void session_process(struct imap_session *s, struct buf *in)
 			imap_session_send(s, "+ OK");
 			break;
 		case IMAP_READ_STREAM:
-			/* Only APPEND takes literals too big for memory; it is not offered yet. */
-			imap_reader_stream_refuse(s->reader, "NO [TOOBIG] Literal too big.");
+			session_stream_literal(s);
 			break;
 		case IMAP_READ_ERROR:
 			imap_session_send(s, "%s", imap_reader_error(s->reader));
@@ -194,10 +261,7 @@ static void session_process(struct imap_session *s, struct buf *in)
 	}
 }
 
-/* Defined in cmd_login.c: continues the exchange with the client's response. */
-void imap_auth_client_response(struct imap_session *s, const char *line, size_t len);
-
-static bool session_sasl_line(struct imap_session *s, struct buf *in)
+static bool session_handler_line(struct imap_session *s, struct buf *in)
 {
 	size_t len, used;
 	switch (line_next(in->data, in->len, IMAP_SASL_LINE_MAX, LINE_MODE_LENIENT, &len, &used)) {
@@ -206,14 +270,15 @@ static bool session_sasl_line(struct imap_session *s, struct buf *in)
 	case LINE_OK: {
 		char *line = xstrndup(in->data, len);
 		buf_consume(in, used);
-		s->sasl_line_expected = false;
-		imap_auth_client_response(s, line, len);
+		void (*handler)(struct imap_session *, const char *, size_t) = s->line_handler;
+		s->line_handler = NULL;
+		handler(s, line, len);
 		secure_zero(line, len);
 		free(line);
 		return true;
 	}
 	default:
-		imap_session_send(s, "* BYE SASL response too long.");
+		imap_session_send(s, "* BYE Line too long.");
 		imap_session_close(s);
 		return false;
 	}
@@ -269,8 +334,10 @@ static void session_on_close(struct conn *c)
 		log_info("imap(%s): Disconnected: Logged out", s->user);
 	if (s->drain_cb != NULL)
 		s->drain_cb(s, NULL); /* lets a streaming job free itself */
+	imap_watch_unsubscribe(s);
 	imap_mailbox_unselect(s);
 	imap_command_free(&s->cmd);
+	session_close_streams(s);
 	imap_reader_free(&s->reader);
 	free(s->auth_mech);
 	free(s->user);

@@ -19,6 +19,7 @@ struct imap_reader;
 struct auth_request;
 struct userdb_lookup;
 struct imap_selected;
+struct imap_watch;
 
 enum imap_state {
 	IMAP_STATE_NOT_AUTH = 1 << 0,
@@ -36,14 +37,18 @@ struct imap_session {
 	struct conn *conn;
 	enum imap_state state;
 	struct imap_reader *reader;
+	/* Unlinked temp files holding this command's streamed literals (APPEND), in order. */
+	int *stream_fds;
+	size_t n_stream_fds;
 	struct imap_command cmd; /* the command being executed */
 	bool cmd_running;
 	unsigned bad_commands;
 
-	/* AUTHENTICATE in progress: the next line is a SASL response, not a command. */
-	struct auth_request *auth_req;
+	struct auth_request *auth_req; /* AUTHENTICATE/LOGIN waiting on authd */
 	struct userdb_lookup *userdb_req;
-	bool sasl_line_expected;
+	/* While set, the next input line goes to this handler instead of the command
+	 * reader (AUTHENTICATE's responses, IDLE's DONE). */
+	void (*line_handler)(struct imap_session *s, const char *line, size_t len);
 	char *auth_mech;
 	unsigned auth_failures;
 	uint64_t connect_ms;
@@ -61,6 +66,11 @@ struct imap_session {
 	bool utf8_enabled; /* ENABLE UTF8=ACCEPT */
 	bool condstore_enabled;
 	bool tls_done; /* STARTTLS succeeded (or implicit TLS) */
+
+	/* IDLE: the watch on the selected folder and the list of sessions sharing it. */
+	struct imap_watch *watch;
+	struct imap_session *watch_next;
+	bool idling;
 };
 
 /* Writes one untagged or continuation line; fmt excludes CRLF. */
@@ -80,6 +90,9 @@ void imap_session_close(struct imap_session *s);
 bool imap_session_secured(const struct imap_session *s);
 /* The CAPABILITY list for the session's current state (no leading "CAPABILITY "). */
 void imap_session_capabilities(const struct imap_session *s, struct buf *out);
+
+/* The temp file of the command's streamed literal i, or -1. */
+int imap_session_stream_fd(const struct imap_session *s, size_t i);
 
 /* Connection callbacks for the listeners. */
 extern const struct conn_ops imap_session_conn_ops;

@@ -179,3 +179,85 @@ def test_invalid_sets_and_readonly(stack):
     typ, data = imap.store("1", "+FLAGS", "\\Deleted")
     assert typ == "NO"
     imap.logout()
+
+
+def test_append_small_and_streamed(stack):
+    imap = login(stack, "alice")
+    msg = (b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: drafted\r\n\r\n"
+           b"draft body\r\n")
+    typ, data = imap.append("Drafts", "(\\Draft \\Seen $Label1)", '"01-Jan-2024 10:00:00 +0100"', msg)
+    assert typ == "OK" and b"APPENDUID" in data[0], data
+    uid = int(data[0].split()[2].rstrip(b"]"))
+    imap.select("Drafts")
+    typ, data = imap.uid("FETCH", str(uid), "(FLAGS INTERNALDATE BODY.PEEK[])")
+    head = data[0][0]
+    assert b"\\Draft" in head and b"\\Seen" in head and b"$Label1" in head
+    assert b'"01-Jan-2024' in head
+    assert data[0][1] == msg
+    # A message larger than the in-memory literal limit is streamed to disk.
+    big = b"Subject: big append\r\n\r\n" + (b"y" * 998 + b"\r\n") * 3000
+    typ, data = imap.append("Sent", None, None, big)
+    assert typ == "OK"
+    imap.select("Sent")
+    typ, data = imap.fetch("*", "(BODY.PEEK[])")
+    assert data[0][1] == big
+    # Appending into the selected mailbox reports the new message.
+    imap.untagged_responses.clear()
+    typ, data = imap.append("Sent", None, None, msg)
+    assert typ == "OK"
+    assert imap.untagged_responses.get("EXISTS"), imap.untagged_responses
+    assert imap.append("Nowhere", None, None, msg)[0] == "NO"
+    imap.logout()
+
+
+def test_append_refused_without_login_and_for_huge_literals(stack):
+    raw = socket.create_connection(("127.0.0.1", stack.port("imap")), timeout=10)
+    raw.recv(4096)
+    raw.sendall(b"a1 APPEND INBOX {300000}\r\n")
+    data = raw.recv(4096)
+    assert b"a1 NO" in data or b"a1 BAD" in data
+    raw.close()
+
+
+def recv_until(sock, marker, timeout=10):
+    sock.settimeout(timeout)
+    data = b""
+    deadline = time.time() + timeout
+    while marker not in data and time.time() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_idle_learns_of_new_mail_and_expunges(stack):
+    addr, pw = stack.users["alice"]
+    sessions = []
+    for i in range(3):  # several sessions idle on one folder (one shared watch)
+        raw = socket.create_connection(("127.0.0.1", stack.port("imap")), timeout=10)
+        recv_until(raw, b"\r\n")
+        raw.sendall(b'a LOGIN "%s" "%s"\r\nb SELECT INBOX\r\n' % (addr.encode(), pw.encode()))
+        reply = recv_until(raw, b"b OK")
+        count = int(re.search(rb"\* (\d+) EXISTS", reply).group(1))
+        raw.sendall(b"c IDLE\r\n")
+        assert b"+ idling" in recv_until(raw, b"+ idling")
+        sessions.append(raw)
+    drop_message(stack.maildir("alice"), "pushed")
+    for raw in sessions:
+        assert b"* %d EXISTS" % (count + 1) in recv_until(raw, b"EXISTS"), "no EXISTS pushed"
+    other = login(stack, "alice")
+    other.select("INBOX")
+    other.store(str(count + 1), "+FLAGS", "\\Deleted")
+    other.expunge()
+    other.logout()
+    for raw in sessions:
+        assert b"* %d EXPUNGE" % (count + 1) in recv_until(raw, b"EXPUNGE")
+        raw.sendall(b"DONE\r\n")
+        assert b"c OK" in recv_until(raw, b"c OK")
+        raw.sendall(b"d LOGOUT\r\n")
+        recv_until(raw, b"d OK")
+        raw.close()
