@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "mime/mime_parser.h"
+#include "store/maildir_name.h" /* enum store_flag */
 #include "store/store_error.h"
 
 struct store_mailbox;
