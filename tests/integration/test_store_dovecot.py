@@ -59,9 +59,17 @@ def build_dump(tmp):
     with open(src, "w") as f:
         f.write(DUMP_C)
     exe = os.path.join(tmp, "dump")
+    # A sanitizer build's library needs the sanitizer runtime at link time too.
+    extra = []
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            if "CMAKE_BUILD_TYPE:STRING=Asan" in f.read():
+                extra = ["-fsanitize=address,undefined"]
+    except OSError:
+        pass
     subprocess.run(["cc", "-I", os.path.join(SRC, "libcommon"), src,
-                    os.path.join(BUILD, "libcommon", "libcommon.a"), "-pthread", "-o", exe],
-                   check=True, timeout=120)
+                    os.path.join(BUILD, "libcommon", "libcommon.a"), "-pthread", "-o", exe]
+                   + extra, check=True, timeout=120)
     return exe
 
 
