@@ -93,17 +93,23 @@ static size_t view_compact(struct store_mailbox *box)
 	return reported;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The changed UIDs, sorted, once each, only those still in the view. */
 static size_t changed_compact(struct store_mailbox *box)
 {
 	free(box->res_changed);
 	box->res_changed = xcalloc(box->changed_count + 1, sizeof(uint32_t));
+	if (box->changed_count > 1)
+		qsort(box->changed, box->changed_count, sizeof(uint32_t), cmp_u32);
 	size_t n = 0;
 	for (size_t i = 0; i < box->changed_count; i++) {
 		uint32_t uid = box->changed[i];
-		bool dup = false;
-		for (size_t j = 0; j < n && !dup; j++)
-			dup = box->res_changed[j] == uid;
-		if (!dup && mbox_find(&box->st, uid) != NULL)
+		if ((n == 0 || box->res_changed[n - 1] != uid) && mbox_find(&box->st, uid) != NULL)
 			box->res_changed[n++] = uid;
 	}
 	box->changed_count = 0;

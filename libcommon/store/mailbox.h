@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "mime/mime_parser.h"
+#include "store/maildir_name.h" /* enum store_flag */
 #include "store/store_error.h"
 
 struct store_mailbox;
@@ -106,6 +107,16 @@ enum store_flags_mode {
 enum store_error store_mailbox_set_flags(struct store_mailbox *box, uint32_t uid,
                                          enum store_flags_mode mode, uint32_t flags,
                                          uint32_t keywords, uint64_t unchangedsince);
+/*
+ * As store_mailbox_set_flags for many UIDs under one lock (STORE 1:*). UIDs that are gone
+ * are skipped; those failing UNCHANGEDSINCE go to modified (room for count, may be NULL)
+ * for the MODIFIED response code.
+ */
+enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const uint32_t *uids,
+                                              size_t count, enum store_flags_mode mode,
+                                              uint32_t flags, uint32_t keywords,
+                                              uint64_t unchangedsince, uint32_t *modified,
+                                              size_t *modified_count_r);
 /* Removes the messages with these UIDs (the caller checked \Deleted). They stay in the
  * view, marked expunged, until the next sync reports them. */
 enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,

@@ -43,6 +43,34 @@ static enum store_error rename_flags(struct store_mailbox *box, struct mbox_msg 
 	return e;
 }
 
+/* One message's flag change, lock held. */
+static enum store_error set_flags_locked(struct store_mailbox *box, uint32_t uid,
+                                         enum store_flags_mode mode, uint32_t flags,
+                                         uint32_t keywords, uint64_t unchangedsince)
+{
+	enum store_error e = STORE_OK;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct mbox_msg *m = live_msg(box, uid);
+		if (m == NULL)
+			return STORE_ENOENT;
+		if (unchangedsince != 0 && m->m.modseq > unchangedsince)
+			return STORE_EEXIST;
+		uint32_t nf = apply_mode(mode, m->m.flags, flags & STORE_FLAGS_ALL);
+		uint32_t nk = apply_mode(mode, m->m.keywords, keywords);
+		if (nf == m->m.flags && nk == m->m.keywords)
+			return STORE_OK;
+		e = rename_flags(box, m, nf, nk);
+		if (e != STORE_ENOENT)
+			return e;
+		/* Renamed or removed by another Maildir client: learn where it went. */
+		e = mbox_scan(box, true);
+		if (e != STORE_OK)
+			return e;
+		e = STORE_ENOENT;
+	}
+	return e;
+}
+
 enum store_error store_mailbox_set_flags(struct store_mailbox *box, uint32_t uid,
                                          enum store_flags_mode mode, uint32_t flags,
                                          uint32_t keywords, uint64_t unchangedsince)
@@ -50,32 +78,29 @@ enum store_error store_mailbox_set_flags(struct store_mailbox *box, uint32_t uid
 	enum store_error e = mbox_lock(box);
 	if (e != STORE_OK)
 		return e;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct mbox_msg *m = live_msg(box, uid);
-		if (m == NULL) {
-			e = STORE_ENOENT;
-			break;
-		}
-		if (unchangedsince != 0 && m->m.modseq > unchangedsince) {
-			e = STORE_EEXIST;
-			break;
-		}
-		uint32_t nf = apply_mode(mode, m->m.flags, flags & STORE_FLAGS_ALL);
-		uint32_t nk = apply_mode(mode, m->m.keywords, keywords);
-		if (nf == m->m.flags && nk == m->m.keywords) {
-			e = STORE_OK;
-			break;
-		}
-		e = rename_flags(box, m, nf, nk);
-		if (e != STORE_ENOENT)
-			break;
-		/* Renamed or removed by another Maildir client: learn where it went. */
-		e = mbox_scan(box, true);
-		if (e != STORE_OK)
-			break;
-		e = STORE_ENOENT;
-	}
+	e = set_flags_locked(box, uid, mode, flags, keywords, unchangedsince);
 	mbox_unlock(box);
+	return e;
+}
+
+enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const uint32_t *uids,
+                                              size_t count, enum store_flags_mode mode,
+                                              uint32_t flags, uint32_t keywords,
+                                              uint64_t unchangedsince, uint32_t *modified,
+                                              size_t *modified_count_r)
+{
+	*modified_count_r = 0;
+	enum store_error e = mbox_lock(box);
+	for (size_t i = 0; i < count && e == STORE_OK; i++) {
+		enum store_error r =
+		    set_flags_locked(box, uids[i], mode, flags, keywords, unchangedsince);
+		if (r == STORE_EEXIST && modified != NULL)
+			modified[(*modified_count_r)++] = uids[i];
+		else if (r != STORE_OK && r != STORE_ENOENT && r != STORE_EEXIST)
+			e = r;
+	}
+	if (box->lock_fd >= 0)
+		mbox_unlock(box);
 	return e;
 }
 

@@ -406,10 +406,10 @@ static void test_log_compaction(void **state)
 	/* Enough flag changes to pass the compaction threshold several times. */
 	for (int i = 0; i < 3000; i++) {
 		uint32_t uid = (uint32_t)(i % 20) + 1;
-		assert_int_equal(
-		    store_mailbox_set_flags(box, uid, (i / 20) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
-		                            STORE_FLAG_SEEN, 0, 0),
-		    STORE_OK);
+		assert_int_equal(store_mailbox_set_flags(
+		                     box, uid, (i / 20) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
+		                     STORE_FLAG_SEEN, 0, 0),
+		                 STORE_OK);
 	}
 	struct stat st;
 	char *log = xasprintf("%s/tern-index.log", root);
@@ -427,6 +427,36 @@ static void test_log_compaction(void **state)
 	free(log);
 }
 
+static void test_set_flags_many(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		deliver(root, "many");
+	struct store_mailbox *box = open_box(root);
+	uint32_t uids[] = {1, 2, 3, 4, 5, 6, 42};
+	uint32_t modified[7];
+	size_t n_modified = 9;
+	assert_int_equal(store_mailbox_set_flags_many(box, uids, 7, STORE_FLAGS_ADD,
+	                                              STORE_FLAG_SEEN, 0, 0, modified, &n_modified),
+	                 STORE_OK);
+	assert_int_equal(n_modified, 0);
+	for (size_t seq = 1; seq <= 6; seq++)
+		assert_int_equal(store_mailbox_msg(box, seq)->flags, STORE_FLAG_SEEN);
+	/* Message 2 changes again; an UNCHANGEDSINCE from before that reports it. */
+	uint64_t since = store_mailbox_highestmodseq(box);
+	assert_int_equal(store_mailbox_set_flags(box, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0),
+	                 STORE_OK);
+	assert_int_equal(store_mailbox_set_flags_many(box, uids, 6, STORE_FLAGS_ADD,
+	                                              STORE_FLAG_ANSWERED, 0, since, modified,
+	                                              &n_modified),
+	                 STORE_OK);
+	assert_int_equal(n_modified, 1);
+	assert_int_equal(modified[0], 2);
+	assert_int_equal(store_mailbox_msg(box, 2)->flags, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	assert_int_equal(store_mailbox_msg(box, 3)->flags, STORE_FLAG_SEEN | STORE_FLAG_ANSWERED);
+	store_mailbox_close(&box);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -438,6 +468,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damage_is_detected_and_rebuilt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_dovecot_uidlist_import, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_flags_many, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
