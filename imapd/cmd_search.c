@@ -46,6 +46,11 @@ enum imap_cmd_result imap_search_run(struct imap_session *s, const struct imap_a
 		imap_session_tagged(s, ret == -2 ? "NO" : "BAD", "%s", error);
 		return IMAP_CMD_DONE;
 	}
+	if (imap_search_to_utf8(&prog) < 0) {
+		imap_search_free(&prog);
+		imap_session_tagged(s, "BAD", "Search string is not valid in its charset.");
+		return IMAP_CMD_DONE;
+	}
 	size_t n;
 	size_t *seqs = imap_search_eval(s, &prog, &n);
 	uint32_t *vals = xreallocarray(NULL, n + 1, sizeof(uint32_t));

@@ -17,8 +17,7 @@
 #include "imap_session.h"
 #include "store/mailbox.h"
 #include "store/maildir_name.h"
-
-#define SEARCH_FILE_MAX (64u * 1024 * 1024)
+#include "store/search.h"
 
 struct eval_ctx {
 	struct imap_session *s;
@@ -27,8 +26,6 @@ struct eval_ctx {
 	const struct store_msg *msg;
 	struct store_cache cache;
 	bool cache_loaded;
-	struct buf file; /* the message, read once when a key needs it */
-	bool file_loaded;
 	uint32_t max_uid;
 	size_t count;
 };
@@ -42,36 +39,6 @@ static const struct {
     {SEARCH_FLAG_SEEN, STORE_FLAG_SEEN},
 };
 
-static const struct {
-	const char *name;
-	enum mime_field field;
-} cached_fields[] = {
-    {"From", MIME_FIELD_FROM},
-    {"To", MIME_FIELD_TO},
-    {"Cc", MIME_FIELD_CC},
-    {"Bcc", MIME_FIELD_BCC},
-    {"Subject", MIME_FIELD_SUBJECT},
-    {"Date", MIME_FIELD_DATE},
-    {"Message-ID", MIME_FIELD_MESSAGE_ID},
-    {"In-Reply-To", MIME_FIELD_IN_REPLY_TO},
-    {"References", MIME_FIELD_REFERENCES},
-    {"Reply-To", MIME_FIELD_REPLY_TO},
-    {"Sender", MIME_FIELD_SENDER},
-    {"Content-Type", MIME_FIELD_CONTENT_TYPE},
-};
-
-static bool contains_ci(const char *hay, size_t hlen, const char *needle)
-{
-	size_t nlen = strlen(needle);
-	if (nlen == 0)
-		return true;
-	for (size_t i = 0; i + nlen <= hlen; i++) {
-		if (strncasecmp(hay + i, needle, nlen) == 0)
-			return true;
-	}
-	return false;
-}
-
 static const struct store_cache *ctx_cache(struct eval_ctx *c)
 {
 	if (!c->cache_loaded) {
@@ -80,74 +47,6 @@ static const struct store_cache *ctx_cache(struct eval_ctx *c)
 		c->cache_loaded = true;
 	}
 	return &c->cache;
-}
-
-static const struct buf *ctx_file(struct eval_ctx *c)
-{
-	if (c->file_loaded)
-		return &c->file;
-	c->file_loaded = true;
-	char *path = store_mailbox_msg_path(c->box, c->seq);
-	int fd = path != NULL ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-	free(path);
-	if (fd < 0)
-		return &c->file;
-	char chunk[16384];
-	ssize_t n;
-	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
-		if (buf_append(&c->file, chunk, (size_t)n) < 0)
-			break; /* past the cap: search the first SEARCH_FILE_MAX bytes */
-	}
-	close(fd);
-	return &c->file;
-}
-
-/* Offset of the body (after the blank line ending the header). */
-static size_t header_end(const struct buf *f)
-{
-	const char *p = buf_cstr(f);
-	const char *e = strstr(p, "\n\n");
-	const char *e2 = strstr(p, "\r\n\r\n");
-	if (e2 != NULL && (e == NULL || e2 < e))
-		return (size_t)(e2 - p) + 4;
-	return e != NULL ? (size_t)(e - p) + 2 : f->len;
-}
-
-/* Searches the raw header for field: value substring (value "" = present). */
-static bool header_raw_match(struct eval_ctx *c, const char *field, const char *value)
-{
-	const struct buf *f = ctx_file(c);
-	size_t end = header_end(f), flen = strlen(field);
-	const char *p = buf_cstr(f);
-	for (size_t pos = 0; pos < end;) {
-		const char *nl = memchr(p + pos, '\n', end - pos);
-		size_t llen = nl != NULL ? (size_t)(nl - (p + pos)) + 1 : end - pos;
-		if (llen > flen && strncasecmp(p + pos, field, flen) == 0 && p[pos + flen] == ':') {
-			/* The value with its continuation lines. */
-			size_t vend = pos + llen;
-			while (vend < end && (p[vend] == ' ' || p[vend] == '\t')) {
-				const char *n2 = memchr(p + vend, '\n', end - vend);
-				vend = n2 != NULL ? (size_t)(n2 - p) + 1 : end;
-			}
-			if (contains_ci(p + pos + flen + 1, vend - pos - flen - 1, value))
-				return true;
-			pos = vend;
-			continue;
-		}
-		pos += llen;
-	}
-	return false;
-}
-
-static bool header_match(struct eval_ctx *c, const char *field, const char *value)
-{
-	for (size_t i = 0; i < sizeof(cached_fields) / sizeof(cached_fields[0]); i++) {
-		if (strcasecmp(field, cached_fields[i].name) != 0)
-			continue;
-		const char *v = ctx_cache(c)->fields[cached_fields[i].field];
-		return v != NULL && contains_ci(v, strlen(v), value);
-	}
-	return header_raw_match(c, field, value);
 }
 
 static int idate_day(time_t t)
@@ -233,16 +132,16 @@ static bool eval_key(struct eval_ctx *c, const struct search_key *k)
 		int idx = store_mailbox_keyword(c->box, k->str, false);
 		return idx >= 0 && (c->msg->keywords & (1u << idx)) != 0;
 	}
-	case SK_HEADER:
-		return header_match(c, k->str, k->str2);
-	case SK_BODY: {
-		const struct buf *f = ctx_file(c);
-		size_t start = header_end(f);
-		return contains_ci(buf_cstr(f) + start, f->len - start, k->str);
+	case SK_HEADER: {
+		bool match = false;
+		(void)store_search_header(c->box, c->seq, k->str, k->str2, &match);
+		return match;
 	}
+	case SK_BODY:
 	case SK_TEXT: {
-		const struct buf *f = ctx_file(c);
-		return contains_ci(buf_cstr(f), f->len, k->str);
+		bool match = false;
+		(void)store_search_body(c->box, c->seq, k->str, k->type == SK_TEXT, &match);
+		return match;
 	}
 	case SK_BEFORE:
 		return idate_day(c->msg->idate) < k->day;
@@ -279,14 +178,11 @@ size_t *imap_search_eval(struct imap_session *s, const struct search_program *pr
 	struct eval_ctx c = {.s = s, .box = s->sel->box};
 	c.count = store_mailbox_count(c.box);
 	c.max_uid = c.count > 0 ? store_mailbox_msg(c.box, c.count)->uid : 0;
-	buf_init(&c.file, SEARCH_FILE_MAX);
 	size_t *seqs = NULL, n = 0;
 	for (size_t seq = 1; seq <= c.count; seq++) {
 		c.seq = seq;
 		c.msg = store_mailbox_msg(c.box, seq);
 		c.cache_loaded = false;
-		c.file_loaded = false;
-		buf_reset(&c.file);
 		bool match = !c.msg->expunged && eval_key(&c, &prog->root);
 		if (c.cache_loaded)
 			store_cache_free(&c.cache);
@@ -295,7 +191,6 @@ size_t *imap_search_eval(struct imap_session *s, const struct search_program *pr
 			seqs[n++] = seq;
 		}
 	}
-	buf_free(&c.file);
 	*count_r = n;
 	return seqs;
 }

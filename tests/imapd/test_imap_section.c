@@ -147,7 +147,8 @@ static void test_simple_message(void **state)
 static void test_nested_message(void **state)
 {
 	(void)state;
-	expect(nested_msg, "BODY[1]", "first part"); /* RFC 2046: the CRLF before a boundary is the boundary's */
+	expect(nested_msg, "BODY[1]",
+	       "first part"); /* RFC 2046: the CRLF before a boundary is the boundary's */
 	expect(nested_msg, "BODY[1.MIME]", "Content-Type: text/plain\r\n\r\n");
 	expect(nested_msg, "BODY[2.HEADER.FIELDS (Subject)]", "Subject: inner\r\n\r\n");
 	expect(nested_msg, "BODY[2.1]", "plain");

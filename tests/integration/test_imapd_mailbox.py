@@ -261,3 +261,21 @@ def test_idle_learns_of_new_mail_and_expunges(stack):
         raw.sendall(b"d LOGOUT\r\n")
         recv_until(raw, b"d OK")
         raw.close()
+
+
+def test_search_decodes_mime_words_and_charsets(stack):
+    imap = login(stack, "bob")
+    drop_message(stack.maildir("bob"), "=?ISO-8859-1?Q?caf=E9_cr=E8me?=",
+                 extra_headers="MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+                 "Content-Transfer-Encoding: base64\n",
+                 body="w6l0w6kgY2hhdWQ=\n")  # "été chaud"
+    imap.select("INBOX")
+    typ, data = imap.search("UTF-8", "SUBJECT", b'"CAF\xc3\x89"')
+    assert typ == "OK" and data[0].strip() != b"", data
+    typ, data = imap.search("ISO-8859-1", "SUBJECT", b'"cr\xc8me"')
+    assert typ == "OK" and data[0].strip() != b"", data
+    typ, data = imap.search("UTF-8", "BODY", b'"\xc3\x89T\xc3\x89 CHAUD"')
+    assert typ == "OK" and data[0].strip() != b"", data
+    typ, data = imap.search("UTF-8", "BODY", b'"w6l0w6k"')  # the encoded form is not text
+    assert data[0].strip() == b"", data
+    imap.logout()
