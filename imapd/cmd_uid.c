@@ -22,6 +22,10 @@ enum imap_cmd_result cmd_uid(struct imap_session *s, const struct imap_command *
 		return imap_copy_run(s, args, n, true, true);
 	if (strcasecmp(sub, "SEARCH") == 0)
 		return imap_search_run(s, args, n, true);
+	if (strcasecmp(sub, "SORT") == 0)
+		return imap_sort_run(s, args, n, true);
+	if (strcasecmp(sub, "THREAD") == 0)
+		return imap_thread_run(s, args, n, true);
 	if (strcasecmp(sub, "EXPUNGE") == 0)
 		return imap_expunge_run(s, args, n, true);
 	imap_session_tagged(s, "BAD", "Unknown UID command.");

@@ -40,6 +40,8 @@ static const struct imap_command_def commands[] = {
     {"SEARCH", SELECTED, cmd_search},
     {"EXPUNGE", SELECTED, cmd_expunge},
     {"UID", SELECTED, cmd_uid},
+    {"SORT", SELECTED, cmd_sort},
+    {"THREAD", SELECTED, cmd_thread},
 };
 
 const struct imap_command_def *imap_command_find(const char *name)

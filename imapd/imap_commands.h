@@ -25,6 +25,7 @@ imap_cmd_handler_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubs
 imap_cmd_handler_t cmd_list, cmd_lsub, cmd_status, cmd_append, cmd_idle;
 imap_cmd_handler_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;
 imap_cmd_handler_t cmd_fetch, cmd_store, cmd_copy, cmd_move, cmd_search, cmd_expunge, cmd_uid;
+imap_cmd_handler_t cmd_sort, cmd_thread;
 
 /* The shared bodies of the plain and UID forms (args after the command name / UID verb). */
 enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,
@@ -34,6 +35,10 @@ enum imap_cmd_result imap_store_run(struct imap_session *s, const struct imap_ar
 enum imap_cmd_result imap_copy_run(struct imap_session *s, const struct imap_arg *args,
                                    size_t count, bool uid, bool move);
 enum imap_cmd_result imap_search_run(struct imap_session *s, const struct imap_arg *args,
+                                     size_t count, bool uid);
+enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg *args,
+                                   size_t count, bool uid);
+enum imap_cmd_result imap_thread_run(struct imap_session *s, const struct imap_arg *args,
                                      size_t count, bool uid);
 enum imap_cmd_result imap_expunge_run(struct imap_session *s, const struct imap_arg *args,
                                       size_t count, bool uid);

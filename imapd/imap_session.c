@@ -94,7 +94,8 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 		return;
 	}
 	(void)buf_append_str(out, " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE UIDPLUS"
-	                          " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE");
+	                          " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
+	                          " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)

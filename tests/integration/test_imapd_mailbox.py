@@ -279,3 +279,44 @@ def test_search_decodes_mime_words_and_charsets(stack):
     typ, data = imap.search("UTF-8", "BODY", b'"w6l0w6k"')  # the encoded form is not text
     assert data[0].strip() == b"", data
     imap.logout()
+
+
+def test_sort_and_thread(stack):
+    imap = login(stack, "alice")
+    assert imap.create("Threads")[0] == "OK"
+    box = os.path.join(stack.maildir("alice"), ".Threads")
+
+    def put(subject, date, msgid, refs="", sender="x@example.test", size=0):
+        hdr = "Message-ID: <%s>\n" % msgid + ("References: %s\n" % refs if refs else "")
+        _counter[0] += 1
+        name = "%d.M%dP%d.sorttest" % (time.time(), _counter[0], os.getpid())
+        text = ("From: %s\nSubject: %s\nDate: %s\n%s\nbody%s\n"
+                % (sender, subject, date, hdr, "x" * size))
+        with open(os.path.join(box, "tmp", name), "w") as f:
+            f.write(text)
+        os.rename(os.path.join(box, "tmp", name), os.path.join(box, "new", name))
+        time.sleep(0.01)
+
+    put("apples", "Mon, 1 Jan 2024 10:00:00 +0000", "1@t", sender="carol@example.test", size=300)
+    put("Re: apples", "Mon, 1 Jan 2024 12:00:00 +0000", "2@t", "<1@t>", sender="bob@example.test")
+    put("bananas", "Sun, 31 Dec 2023 09:00:00 +0000", "3@t", sender="alice@example.test", size=100)
+    put("Re: Re: apples", "Mon, 1 Jan 2024 13:00:00 +0000", "4@t", "<1@t> <2@t>")
+    put("Re: apples", "Mon, 1 Jan 2024 11:00:00 +0000", "5@t", "<1@t>", sender="dave@example.test")
+    imap.select("Threads")
+    typ, data = imap.sort("(DATE)", "UTF-8", "ALL")
+    assert data[0] == b"3 1 5 2 4"
+    typ, data = imap.sort("(REVERSE DATE)", "UTF-8", "ALL")
+    assert data[0] == b"4 2 5 1 3"
+    typ, data = imap.sort("(SUBJECT DATE)", "UTF-8", "ALL")
+    assert data[0] == b"1 5 2 4 3"
+    typ, data = imap.sort("(FROM)", "UTF-8", "NOT", "FROM", "x@example.test")
+    assert data[0] == b"3 2 1 5"
+    typ, data = imap.sort("(REVERSE SIZE)", "UTF-8", "ALL")
+    assert data[0].split()[0] == b"1"
+    typ, data = imap.uid("SORT", "(ARRIVAL)", "UTF-8", "ALL")
+    assert typ == "OK" and len(data[0].split()) == 5
+    typ, data = imap.thread("ORDEREDSUBJECT", "UTF-8", "ALL")
+    assert data[0] == b"(3)(1 (5)(2)(4))", data
+    typ, data = imap.thread("REFERENCES", "UTF-8", "ALL")
+    assert data[0] == b"(3)(1 (5)(2 4))", data
+    imap.logout()
