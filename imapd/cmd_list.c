@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "imap_commands.h"
 #include "imap_match.h"
+#include "imap_status.h"
 #include "proto/imap_string.h"
 #include "store/folder.h"
 #include "store/folder_name.h"
@@ -125,6 +126,26 @@ static int parse_options(const struct imap_arg *arg, const char *const *names, c
 	return 0;
 }
 
+/* RETURN (...) options; "STATUS (items)" is LIST-STATUS (RFC 5819). */
+static int parse_return(const struct imap_arg *arg, const char *const *names, const unsigned *bits,
+                        unsigned *out, unsigned *status_r)
+{
+	if (arg->type != IMAP_ARG_LIST)
+		return -1;
+	for (size_t i = 0; i < arg->count; i++) {
+		if (imap_arg_atom_is(&arg->list[i], "STATUS") && i + 1 < arg->count) {
+			if (imap_status_parse_items(&arg->list[++i], status_r) < 0)
+				return -1;
+			continue;
+		}
+		struct imap_arg one = {
+		    .type = IMAP_ARG_LIST, .list = (struct imap_arg *)&arg->list[i], .count = 1};
+		if (parse_options(&one, names, bits, 3, out) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void send_entry(struct imap_session *s, const char *verb, const struct list_candidate *c,
                        unsigned sel, unsigned ret)
 {
@@ -191,8 +212,9 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 	size_t n_pats = pats->type == IMAP_ARG_LIST ? pats->count : 1;
 	if (ref == NULL || n_pats == 0 || (lsub && pats->type == IMAP_ARG_LIST))
 		goto bad;
+	unsigned status_items = 0;
 	if (cmd->count == i + 4 && !lsub && imap_arg_atom_is(&args[i + 2], "RETURN")) {
-		if (parse_options(&args[i + 3], ret_names, ret_bits, 3, &ret) < 0)
+		if (parse_return(&args[i + 3], ret_names, ret_bits, &ret, &status_items) < 0)
 			goto bad;
 	} else if (cmd->count != i + 2) {
 		goto bad;
@@ -232,6 +254,13 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			if (lsub)
 				shown.exists = cand->subscribed;
 			send_entry(s, lsub ? "LSUB" : "LIST", &shown, sel, ret);
+			/* RFC 5819: LIST-STATUS, for selectable mailboxes only. */
+			struct buf st;
+			buf_init(&st, 0);
+			if (status_items != 0 && cand->exists &&
+			    imap_status_line(s, cand->name, status_items, &st) == 0)
+				imap_session_send(s, "%s", buf_cstr(&st));
+			buf_free(&st);
 		}
 	}
 	set_free(&set);

@@ -57,6 +57,8 @@ static void on_userdb(enum userdb_result result, const struct userdb_reply *repl
 		return;
 	}
 	s->home = xstrdup(reply->home);
+	s->quota_bytes = reply->quota_bytes;
+	s->quota_messages = reply->quota_messages;
 	s->state = IMAP_STATE_AUTH;
 	conn_set_idle_timeout(s->conn, imap_server.idle_timeout_ms);
 	if (folder_ensure_special_use(s->home) != STORE_OK)

@@ -26,6 +26,8 @@ imap_cmd_handler_t cmd_list, cmd_lsub, cmd_status, cmd_append, cmd_idle;
 imap_cmd_handler_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;
 imap_cmd_handler_t cmd_fetch, cmd_store, cmd_copy, cmd_move, cmd_search, cmd_expunge, cmd_uid;
 imap_cmd_handler_t cmd_sort, cmd_thread;
+imap_cmd_handler_t cmd_getquotaroot, cmd_getquota, cmd_setquota;
+imap_cmd_handler_t cmd_myrights, cmd_getacl, cmd_listrights, cmd_setacl;
 
 /* The shared bodies of the plain and UID forms (args after the command name / UID verb). */
 enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,

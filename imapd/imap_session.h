@@ -53,8 +53,10 @@ struct imap_session {
 	unsigned auth_failures;
 	uint64_t connect_ms;
 
-	char *user; /* after login */
-	char *home; /* the user's Maildir root */
+	char *user;           /* after login */
+	char *home;           /* the user's Maildir root */
+	uint64_t quota_bytes; /* from the userdb; 0 = unlimited */
+	uint64_t quota_messages;
 
 	struct imap_selected *sel; /* the selected mailbox (SELECTED state) */
 	/* A command streaming output (FETCH) resumes here when the output drained. */

@@ -320,3 +320,25 @@ def test_sort_and_thread(stack):
     typ, data = imap.thread("REFERENCES", "UTF-8", "ALL")
     assert data[0] == b"(3)(1 (5)(2 4))", data
     imap.logout()
+
+
+def test_list_status_quota_acl(stack):
+    imap = login(stack, "alice")
+    typ, data = imap._simple_command("LIST", '""', "%", "RETURN", "(SPECIAL-USE STATUS (MESSAGES UNSEEN SIZE))")
+    typ, lists = imap._untagged_response(typ, data, "LIST")
+    statuses = imap.untagged_responses.pop("STATUS", [])
+    assert typ == "OK"
+    assert any(s.startswith(b"INBOX (MESSAGES ") for s in statuses), statuses
+    assert any(s.startswith(b"Sent (MESSAGES ") for s in statuses), statuses
+    typ, data = imap.getquotaroot("INBOX")
+    assert typ == "OK"
+    typ, data = imap.myrights("INBOX")
+    assert typ == "OK" and data[0].endswith(b"lrswipkxtecda")
+    typ, data = imap.getacl("Sent")
+    assert typ == "OK" and b"lrswipkxtecda" in data[0]
+    imaplib.Commands.setdefault("LISTRIGHTS", ("AUTH", "SELECTED"))
+    typ, data = imap._simple_command("LISTRIGHTS", "INBOX", "anyone")
+    assert typ == "OK"
+    assert imap._simple_command("SETACL", "INBOX", "bob", "lr")[0] == "NO"
+    assert imap._simple_command("MYRIGHTS", "NoSuchBox")[0] == "NO"
+    imap.logout()
