@@ -171,6 +171,19 @@ static void test_plain_failures_look_alike(void **state)
 	    t,
 	    "FAIL\t9\tcode=user_disabled\tuser=dave@example.test\treason=Authentication failed\n",
 	    5000);
+	/* bob's password does not let bob act as alice (PLAIN authzid). */
+	char *proxy = b64("alice\0bob\0s3cret pass", 21);
+	snprintf(line, sizeof(line), "AUTH\t10\tPLAIN\tservice=smtp\tresp=%s\n", proxy);
+	t_send(t, line);
+	expect_reply(t, "FAIL\t10\t", 5000);
+	assert_null(strstr(buf_cstr(&t->io.out), "OK\t10\t"));
+	/* The same authzid as the authcid is fine. */
+	char *self = b64("bob\0bob\0s3cret pass", 19);
+	snprintf(line, sizeof(line), "AUTH\t11\tPLAIN\tservice=smtp\tresp=%s\n", self);
+	t_send(t, line);
+	expect_reply(t, "OK\t11\tuser=bob@example.test\n", 5000);
+	free(proxy);
+	free(self);
 	free(wrong);
 	free(unknown);
 	free(dave);
