@@ -5,6 +5,7 @@
 #include "authd_server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -166,8 +167,8 @@ static void resolve_allowed_users(const struct config *cfg)
 }
 
 static struct listener *start_listener(uv_loop_t *loop, const char *name, const char *path,
-                                       int mode, const struct passwd *owner, enum socket_kind *kind,
-                                       char **error_r)
+                                       int mode, const struct passwd *owner, gid_t group,
+                                       enum socket_kind *kind, char **error_r)
 {
 	char *address = xasprintf("unix:%s", path);
 	struct listener_config lc = {
@@ -176,7 +177,7 @@ static struct listener *start_listener(uv_loop_t *loop, const char *name, const 
 	    .tls_mode = LISTENER_TLS_NONE,
 	    .unix_mode = (mode_t)mode,
 	    .unix_uid = owner != NULL ? owner->pw_uid : 0,
-	    .unix_gid = owner != NULL ? owner->pw_gid : 0,
+	    .unix_gid = owner != NULL ? owner->pw_gid : group,
 	    .limits = {.max_input = 2 * AUTH_PROTO_MAX_LINE + 2, .max_output = 4u << 20},
 	    .ops = &server_ops,
 	    .ops_data = kind,
@@ -209,7 +210,7 @@ static int start_extra_listeners(uv_loop_t *loop, const struct config *cfg, char
 	for (size_t i = 0; i < n; i++) {
 		struct listener *l = start_listener(
 		    loop, "auth", paths[i], (int)config_int(cfg, "authd", "auth_socket_extra_mode"),
-		    owner != NULL ? &copy : NULL, &server.auth_kind, error_r);
+		    owner != NULL ? &copy : NULL, 0, &server.auth_kind, error_r);
 		if (l == NULL)
 			return -1;
 		server.extra_listeners[server.n_extra++] = l;
@@ -234,12 +235,22 @@ int authd_server_setup(uv_loop_t *loop, const struct config *cfg, char **error_r
 	const char *userdb_path = config_str(cfg, "authd", "userdb_socket");
 	int auth_mode = (int)config_int(cfg, "authd", "auth_socket_mode");
 	int userdb_mode = (int)config_int(cfg, "authd", "userdb_socket_mode");
-	server.auth_listener =
-	    start_listener(loop, "auth", auth_path, auth_mode, NULL, &server.auth_kind, error_r);
+	const char *group_name = config_str(cfg, "authd", "auth_socket_group");
+	gid_t group = 0;
+	if (group_name[0] != '\0') {
+		struct group *gr = getgrnam(group_name);
+		if (gr == NULL) {
+			*error_r = xasprintf("auth_socket_group: no such group %s", group_name);
+			return -1;
+		}
+		group = gr->gr_gid;
+	}
+	server.auth_listener = start_listener(loop, "auth", auth_path, auth_mode, NULL, group,
+	                                      &server.auth_kind, error_r);
 	if (server.auth_listener == NULL)
 		return -1;
 	server.userdb_listener = start_listener(loop, "auth-userdb", userdb_path, userdb_mode, NULL,
-	                                        &server.userdb_kind, error_r);
+	                                        group, &server.userdb_kind, error_r);
 	if (server.userdb_listener == NULL)
 		return -1;
 	if (start_extra_listeners(loop, cfg, error_r) < 0)

@@ -7,6 +7,9 @@ static const struct cfg_key authd_keys[] = {
     {"auth_socket", CFG_STRING, "$run_dir/auth", 0, 0, NULL,
      "auth-client socket (Dovecot protocol) for smtpd, imapd, pop3d, Postfix"},
     {"auth_socket_mode", CFG_INT, "0666", 0, 0777, NULL, "mode of the auth-client socket"},
+    {"auth_socket_group", CFG_STRING, "", 0, 0, NULL,
+     "group of the auth and userdb sockets when authd starts as root (empty: root); with "
+     "modes 0660 only that group's members (smtpd, imapd, pop3d, deliverd) may connect"},
     {"auth_socket_extra", CFG_LIST, "", 0, 0, NULL,
      "more auth-client sockets, e.g. /var/spool/postfix/private/tern-auth for a chrooted "
      "Postfix"},

@@ -219,3 +219,19 @@ def test_sighup_keeps_serving(authd):
     c.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0alice\0alicepw"))
     assert c.line() == "OK\t1\tuser=alice@example.test"
     assert authd.proc.poll() is None
+
+
+def test_socket_group_and_mode():
+    """auth_socket_group/modes: the sockets get the group, so 0660 admits its members."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give sockets a group")
+    import grp
+    a = Authd(extra_conf="auth_socket_group = mail\nauth_socket_mode = 0660\n"
+                         "userdb_socket_mode = 0660\n").start()
+    try:
+        for path in (a.auth, a.userdb):
+            st = os.stat(path)
+            assert st.st_gid == grp.getgrnam("mail").gr_gid
+            assert st.st_mode & 0o777 == 0o660
+    finally:
+        a.cleanup()
