@@ -417,6 +417,47 @@ static enum auth_result run_against_fake(const char *handshake, const char *repl
 	return res.r;
 }
 
+/* authd restarts: the client notices, and reconnects by itself (no request needed), so
+ * the mechanism list a front end advertises comes back. */
+static void test_auth_client_reconnects_by_itself(void **state)
+{
+	char dir[] = "/tmp/tern-authd-fake.XXXXXX";
+	char path[128];
+	uv_loop_t loop;
+	struct fake f = {.handshake = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nDONE\n",
+	                 .trigger = "AUTH\t",
+	                 .reply = "OK\t%u\tuser=bob\n"};
+	const struct auth_mech *mechs;
+	(void)state;
+
+	fake_start(&f, &loop, dir, path, sizeof(path));
+	struct auth_client *client = auth_client_new(&loop, path);
+	auth_client_connect(client);
+	uint64_t end = now_ms() + 5000;
+	while (auth_client_mechs(client, &mechs) == 0 && now_ms() < end)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(auth_client_mechs(client, &mechs), 1);
+	/* The server drops the connection. */
+	uv_close((uv_handle_t *)&f.client, fake_closed);
+	end = now_ms() + 5000;
+	while (f.client_open && now_ms() < end)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	drain(&loop, 50);
+	assert_false(f.client_open);
+	/* Without any call into the client, it is back within the first retry (1 s). */
+	end = now_ms() + 5000;
+	while (!f.client_open && now_ms() < end) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_true(f.client_open);
+	drain(&loop, 100);
+	assert_int_equal(auth_client_mechs(client, &mechs), 1);
+	assert_string_equal(mechs[0].name, "PLAIN");
+	auth_client_free(&client);
+	fake_stop(&f, &loop, dir, path);
+}
+
 static void test_auth_client_fails_closed(void **state)
 {
 	static const char hs[] = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nSPID\t1\nCUID\t1\n"
@@ -473,6 +514,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_client_against_authd),
 	    cmocka_unit_test(test_userdb_client_against_authd),
 	    cmocka_unit_test(test_auth_client_fails_closed),
+	    cmocka_unit_test(test_auth_client_reconnects_by_itself),
 	    cmocka_unit_test(test_userdb_client_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
