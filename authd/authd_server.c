@@ -278,8 +278,10 @@ void authd_server_shutdown(void)
 	for (size_t i = 0; i < server.n_extra; i++)
 		listener_free(&server.extra_listeners[i]);
 	server.n_extra = 0;
+	/* Replies are small and clients treat a lost connection as a temporary failure, so
+	 * nothing is worth lingering for: exit promptly. */
 	for (struct server_conn *sc = server.conns; sc != NULL; sc = sc->next)
-		conn_close(sc->conn);
+		conn_abort(sc->conn);
 }
 
 void authd_server_free(void)

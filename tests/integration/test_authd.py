@@ -94,6 +94,13 @@ def test_passwd_file_reload(authd):
 def test_sigterm_exits_cleanly(authd):
     c = LineClient(authd.auth)
     handshake(c)
+    # Requests in flight (waiting for CONT, waiting out a failure delay) and an idle
+    # userdb client do not keep authd from exiting.
+    c.send("AUTH\t1\tLOGIN\tservice=smtp\n")
+    assert c.line().startswith("CONT\t1\t")
+    c.send("AUTH\t2\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0bob\0bad"))
+    u = LineClient(authd.userdb)
+    u.line()
     authd.proc.send_signal(signal.SIGTERM)
     assert authd.proc.wait(timeout=15) == 0
     assert not os.path.exists(authd.auth)
