@@ -17,8 +17,8 @@ struct auth_client;
 struct auth_request;
 
 struct auth_mech {
-	const char *name;  /* "PLAIN" */
-	bool plaintext;    /* the mechanism sends the password in the clear */
+	const char *name; /* "PLAIN" */
+	bool plaintext;   /* the mechanism sends the password in the clear */
 };
 
 enum auth_result {
@@ -34,8 +34,8 @@ struct auth_request_info {
 	const char *local_ip; /* may be NULL */
 	const char *remote_ip;
 	int local_port, remote_port;
-	bool secured;         /* TLS or loopback */
-	bool nologin;         /* verify only (smtpd) */
+	bool secured; /* TLS or loopback */
+	bool nologin; /* verify only (smtpd) */
 	/* NULL = no initial response; "" = empty initial response ("=" in SMTP/IMAP). */
 	const char *initial_response_b64;
 };
@@ -47,15 +47,22 @@ typedef void auth_callback_t(enum auth_result result, const char *data, void *co
 /* socket_path is authd's auth socket. Connects lazily and reconnects. */
 struct auth_client *auth_client_new(uv_loop_t *loop, const char *socket_path);
 void auth_client_free(struct auth_client **client);
-/* Mechanisms from the last handshake (empty before it or while authd is down). The
- * array is valid until the next call into the client. */
+/* Mechanisms from the last handshake (empty before it or while authd is down; a call
+ * while disconnected starts connecting). The array is valid until the next call into
+ * the client. After the connection is lost the client reconnects on its own (1 s
+ * doubling to 30 s) once auth_client_connect() or this was ever called. */
 size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **mechs_r);
 /* Starts connecting (if not connected) so mechanisms are known soon. */
 void auth_client_connect(struct auth_client *client);
 
 struct auth_request *auth_client_begin(struct auth_client *client,
-				       const struct auth_request_info *info,
-				       auth_callback_t *callback, void *context);
+                                       const struct auth_request_info *info,
+                                       auth_callback_t *callback, void *context);
+/* Per-request timeout (default AUTH_CLIENT_DEFAULT_TIMEOUT_MS): a request that gets no
+ * answer in time finishes with TEMPFAIL. Applies to requests begun afterwards. */
+#define AUTH_CLIENT_DEFAULT_TIMEOUT_MS 30000
+void auth_client_set_timeout(struct auth_client *client, unsigned timeout_ms);
+
 /* Sends the client's next response (base64) for a request in CONTINUE. */
 void auth_request_continue(struct auth_request *req, const char *response_b64);
 /* Cancels a pending request; its callback is never called. Sets *req to NULL. */
