@@ -403,7 +403,8 @@ static void scram_client(struct t *t, const char *user, const char *password, un
 	assert_int_equal(base64_decode(&server_first, p, strcspn(p, "\n")), 0);
 	buf_reset(&t->io.out);
 	/* r=<nonce>,s=<salt>,i=<iterations> */
-	const char *sf = buf_cstr(&server_first);
+	assert_true(server_first.len > 2);
+	const char *sf = server_first.data;
 	assert_int_equal(strncmp(sf, "r=", 2), 0);
 	const char *nonce = sf + 2;
 	size_t nonce_len = strcspn(nonce, ",");
