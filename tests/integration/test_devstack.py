@@ -283,7 +283,12 @@ def test_daemons_drop_privileges_as_root(stack):
     for pid in pids:
         with open("/proc/%d/status" % pid, encoding="ascii") as f:
             uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
-        assert "0" not in uids, "pid %d still has uid 0: %s" % (pid, uids)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            program = os.path.basename(f.read().split(b"\0")[0].decode())
+        assert "0" not in uids, (
+            "%s (pid %d) still runs with uid 0 (real, effective, saved, fs: %s): as root a "
+            "daemon must drop to its configured user after binding (net/daemon.h)"
+            % (program, pid, uids))
 
 
 def test_stop_leaves_no_process(stack):
