@@ -154,6 +154,20 @@ def test_config_is_loopback_only(stack):
     assert "log_target = stderr" in conf
 
 
+def test_config_loads_with_the_real_loader(stack):
+    """ternctl (when built) loads tern.conf with libcommon's loader: every generated key
+    exists in the tables and every value is valid."""
+    ternctl = os.path.join(BUILD, "ternctl", "ternctl")
+    if not os.access(ternctl, os.X_OK):
+        pytest.skip("ternctl is not built")
+    conf = stack["env"]["TERN_CONF"]
+    p = subprocess.run([ternctl, "-c", conf, "config", "-n"], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "domains = example.test" in p.stdout, p.stdout
+    assert "smtp_listen = 127.0.0.1:%d" % (stack["base"] + 25) in p.stdout, p.stdout
+
+
 def test_certificate_verifies_with_the_ca(stack):
     env = stack["env"]
     cert = os.path.join(stack["dir"], "tls", "server.pem")
