@@ -90,7 +90,8 @@ def stack():
         if p.returncode == 0:
             started = p
             break
-        if "already in use" not in p.stderr:
+        # Another test may take a port between devstack's check and the daemon's bind.
+        if "in use" not in p.stderr.lower():
             devstack("stop", "--dir", directory, check=False)
             pytest.fail("devstack start failed:\n%s%s" % (p.stdout, p.stderr))
     assert started is not None, "no free port base found in 10 tries"
