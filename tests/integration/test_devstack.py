@@ -8,6 +8,7 @@ when its binary exists in TERN_BUILD_DIR.
 import os
 import random
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -74,17 +75,27 @@ def pids_of_conf(conf):
     return out
 
 
-@pytest.fixture(scope="module")
-def stack():
+def free_base():
+    rng = random.Random()
+    for _attempt in range(50):
+        base = rng.randrange(20000, 60000 - 5000, 100)
+        if ports_free(base):
+            return base
+    raise AssertionError("no free port base found in 50 tries")
+
+
+def new_dir():
     # Not pytest's tmp_path: as root the daemons drop privileges and must be able to
     # reach the stack's files, and /tmp/pytest-of-root is mode 0700.
-    directory = tempfile.mkdtemp(prefix="tern-devstack-test-")
-    rng = random.Random()
+    return tempfile.mkdtemp(prefix="tern-devstack-test-")
+
+
+@pytest.fixture(scope="module")
+def stack():
+    directory = new_dir()
     started = None
     for _attempt in range(10):
-        base = rng.randrange(20000, 60000 - 5000, 100)
-        if not ports_free(base):
-            continue
+        base = free_base()
         p = devstack("start", "--dir", directory, "--port-base", str(base), "--build", BUILD,
                      check=False)
         if p.returncode == 0:
@@ -94,7 +105,7 @@ def stack():
         if "in use" not in p.stderr.lower():
             devstack("stop", "--dir", directory, check=False)
             pytest.fail("devstack start failed:\n%s%s" % (p.stdout, p.stderr))
-    assert started is not None, "no free port base found in 10 tries"
+    assert started is not None, "ports kept being taken in 10 tries"
     env = read_env(os.path.join(directory, "stack.env"))
     yield {"dir": directory, "env": env, "base": base}
     devstack("stop", "--dir", directory, check=False)
@@ -321,3 +332,65 @@ def test_stop_leaves_no_process(stack):
     assert again["TERN_SMTP_PORT"] == stack["env"]["TERN_SMTP_PORT"]
     devstack("stop", "--dir", stack["dir"])
     assert pids_of_conf(conf) == []
+
+
+def test_a_daemon_that_fails_stops_the_start_with_its_log():
+    """A config error (from DIR/conf.d, which tern.conf includes) makes the first daemon
+    exit; start must fail, say which daemon, show its log, and leave nothing running."""
+    first = next((d for d in DAEMONS if built(d)), None)
+    if first is None:
+        pytest.skip("no daemon is built")
+    directory = new_dir()
+    try:
+        os.makedirs(os.path.join(directory, "conf.d"))
+        with open(os.path.join(directory, "conf.d", "local.conf"), "w", encoding="utf-8") as f:
+            f.write("[%s]\nno_such_key_for_the_test = 1\n" % first)
+        p = devstack("start", "--dir", directory, "--port-base", str(free_base()),
+                     "--build", BUILD, "--timeout", "60", check=False)
+        assert p.returncode != 0, p.stderr
+        assert "tern-%s exited" % first in p.stderr, p.stderr
+        assert "no_such_key_for_the_test" in p.stderr, p.stderr
+        assert pids_of_conf(os.path.join(directory, "tern.conf")) == []
+        # Without the bad key the same directory starts.
+        os.unlink(os.path.join(directory, "conf.d", "local.conf"))
+        devstack("start", "--dir", directory, "--build", BUILD)
+        assert len(pids_of_conf(os.path.join(directory, "tern.conf"))) == len(
+            [d for d in DAEMONS if built(d)])
+    finally:
+        devstack("stop", "--dir", directory, check=False)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_run_prints_the_settings_and_stops_on_ctrl_c():
+    directory = new_dir()
+    base = free_base()
+    proc = subprocess.Popen([DEVSTACK, "run", "--dir", directory, "--port-base", str(base),
+                             "--build", BUILD], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        out = ""
+        deadline = time.monotonic() + 120
+        while "Press Ctrl-C" not in out:
+            assert time.monotonic() < deadline, out
+            line = proc.stdout.readline()
+            assert line, "devstack run ended early:\n" + out
+            out += line
+        env = read_env(os.path.join(directory, "stack.env"))
+        for login, password in users(env):
+            assert "%s" % login in out and password in out, out
+        for port in (base + 993, base + 465, base + 143, base + 587):
+            assert "localhost:%d" % port in out, out
+        assert env["TERN_CA_CERT"] in out
+        assert "$config['imap_host'] = 'ssl://localhost:%d';" % (base + 993) in out, out
+        running = pids_of_conf(env["TERN_CONF"])
+        assert len(running) == len([d for d in DAEMONS if built(d)])
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out + rest
+        assert pids_of_conf(env["TERN_CONF"]) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+        devstack("stop", "--dir", directory, check=False)
+        shutil.rmtree(directory, ignore_errors=True)
