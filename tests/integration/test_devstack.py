@@ -351,11 +351,21 @@ def test_a_daemon_that_fails_stops_the_start_with_its_log():
         assert "tern-%s exited" % first in p.stderr, p.stderr
         assert "no_such_key_for_the_test" in p.stderr, p.stderr
         assert pids_of_conf(os.path.join(directory, "tern.conf")) == []
-        # Without the bad key the same directory starts.
-        os.unlink(os.path.join(directory, "conf.d", "local.conf"))
+        # Without the bad key the same directory starts, and a key devstack sets itself
+        # can be overridden from conf.d (it is left out of tern.conf: no duplicate).
+        with open(os.path.join(directory, "conf.d", "local.conf"), "w", encoding="utf-8") as f:
+            f.write("domains = example.test other.test\n")
         devstack("start", "--dir", directory, "--build", BUILD)
-        assert len(pids_of_conf(os.path.join(directory, "tern.conf"))) == len(
-            [d for d in DAEMONS if built(d)])
+        conf = os.path.join(directory, "tern.conf")
+        assert len(pids_of_conf(conf)) == len([d for d in DAEMONS if built(d)])
+        with open(conf, encoding="utf-8") as f:
+            assert "domains =" not in f.read()
+        ternctl = os.path.join(BUILD, "ternctl", "ternctl")
+        if os.access(ternctl, os.X_OK):
+            p = subprocess.run([ternctl, "-c", conf, "config", "-n"], capture_output=True,
+                               text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            assert "domains = example.test other.test" in p.stdout, p.stdout
     finally:
         devstack("stop", "--dir", directory, check=False)
         shutil.rmtree(directory, ignore_errors=True)
