@@ -146,6 +146,14 @@ static void cmd_mail(struct lmtp_session *s, char *args)
 		lmtp_error(s, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
 		return;
 	}
+	const char *refused =
+	    s->be->check_sender != NULL ? s->be->check_sender(s->be->ctx, a.full) : NULL;
+	if (refused != NULL) {
+		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s>", s->peer, refused, a.full);
+		address_free(&a);
+		lmtp_error(s, "%s", refused);
+		return;
+	}
 	lmtp_transaction_reset(s);
 	s->sender = a;
 	if (for_each_param(s, args + rest, mail_param) < 0) {

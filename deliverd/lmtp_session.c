@@ -159,9 +159,12 @@ void lmtp_transaction_reset(struct lmtp_session *s)
 static void session_free(struct lmtp_session *s)
 {
 	lmtp_transaction_reset(s);
+	const struct lmtp_backend *be = s->be;
 	free(s->hostname);
 	free(s->peer);
 	free(s);
+	if (be->destroyed != NULL)
+		be->destroyed(be->ctx);
 }
 
 void lmtp_session_close(struct lmtp_session *s)

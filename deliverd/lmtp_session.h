@@ -75,6 +75,11 @@ struct lmtp_backend {
 	/* Write prefix + spooled body into each target; answer each with
 	 * lmtp_session_delivery_done(s, index, status). targets stay valid until then. */
 	void (*deliver)(void *ctx, struct lmtp_session *s, struct lmtp_target *targets, size_t n);
+	/* Optional: the session was freed (ctx may go now). */
+	void (*destroyed)(void *ctx);
+	/* Optional: may this sender be used? Return NULL when yes, else the reply text
+	 * ("553 5.7.1 ..."). sender is "" for the null path. */
+	const char *(*check_sender)(void *ctx, const char *sender);
 };
 
 struct lmtp_session *lmtp_session_new(const struct lmtp_backend *backend,
