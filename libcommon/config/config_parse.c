@@ -262,9 +262,10 @@ static int parse_include(struct parser *p, const char *file, unsigned line, cons
 	static const char directive[] = "!include";
 	size_t dlen = sizeof(directive) - 1;
 	if (n < dlen || memcmp(s, directive, dlen) != 0 || (n > dlen && !is_blank(s[dlen]))) {
-		size_t wlen = strcspn(s, " \t");
-		return parse_error(p, file, line, "unknown directive '%.*s'",
-		                   (int)(wlen < n ? wlen : n), s);
+		size_t wlen = 0; /* the line is not NUL-terminated */
+		while (wlen < n && !is_blank(s[wlen]))
+			wlen++;
+		return parse_error(p, file, line, "unknown directive '%.*s'", (int)wlen, s);
 	}
 	size_t slen = n - dlen;
 	const char *spec_text = trim(s + dlen, &slen);
