@@ -27,6 +27,13 @@ def me():
     return pwd.getpwuid(os.getuid()).pw_name
 
 
+# The daemons refuse to run as root: as root, they drop to this user; otherwise they run
+# as whoever runs the tests.
+RUN_AS = "nobody" if os.getuid() == 0 else me()
+# A local user that is neither root, nor the daemons' user (tests of refused peers).
+OTHER_USER = "daemon"
+
+
 def wait_for_socket(path, proc, seconds=10.0):
     deadline = time.monotonic() + seconds
     for _ in range(1000):
@@ -48,25 +55,39 @@ def wait_for_socket(path, proc, seconds=10.0):
 
 
 class Env:
-    def __init__(self, tmp, mail_root=None, extra_deliverd="", max_size="10M"):
+    def __init__(self, tmp, mail_root=None, extra_deliverd="", max_size="10M", base="/tmp"):
+        self.own_tmp = None
+        if os.getuid() == 0:
+            # pytest's tmp_path is private to root; the dropped daemons need a way in.
+            import tempfile
+            self.own_tmp = tempfile.mkdtemp(prefix="tern-it-", dir=base)
+            os.chmod(self.own_tmp, 0o755)
+            tmp = self.own_tmp
         self.tmp = Path(tmp)
         self.run = self.tmp / "run"
         self.mail = Path(mail_root) if mail_root else self.tmp / "mail"
         self.state = self.tmp / "state"
         for d in (self.run, self.mail, self.state):
             d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o755)
+            if os.getuid() == 0:
+                pw = pwd.getpwnam(RUN_AS)
+                os.chown(d, pw.pw_uid, pw.pw_gid)
         (self.tmp / "passwd").write_text(
             "".join(f"{u}:{{PLAIN}}secret::::::{x}\n" for u, x in USERS.items()))
         (self.tmp / "virtual").write_text(
             "team@example.test: alice@example.test, bob@example.test\n"
             "@catchall.test: carol@example.test\n")
         (self.tmp / "aliases").write_text("postmaster: alice\nroot: bob\n")
+        for f in ("passwd", "virtual", "aliases"):
+            os.chmod(self.tmp / f, 0o644)
         self.conf = self.tmp / "tern.conf"
         self.conf.write_text(
             f"run_dir = {self.run}\nmail_root = {self.mail}\nstate_dir = {self.state}\n"
             f"passwd_file = {self.tmp / 'passwd'}\ndomains = example.test\n"
             f"hostname = mx.example.test\nlog_target = stderr\n"
-            f"vmail_user = {me()}\ndefault_user = {me()}\nshutdown_timeout = 2s\n"
+            f"vmail_user = {RUN_AS}\ndefault_user = {RUN_AS}\nauth_user = {RUN_AS}\n"
+            f"shutdown_timeout = 2s\n"
             f"[deliverd]\nvirtual_alias_file = {self.tmp / 'virtual'}\n"
             f"alias_file = {self.tmp / 'aliases'}\nmax_message_size = {max_size}\n"
             f"{extra_deliverd}")
@@ -114,6 +135,25 @@ class Env:
                     proc.wait(timeout=10)
         for log in self.logs:
             log.close()
+        self.logs = []
+
+    def cleanup(self):
+        """Removes the directory Env made for itself (as root); call after stop()."""
+        if self.own_tmp is not None and os.environ.get("TERN_KEEP_TMP") is None:
+            import shutil
+            shutil.rmtree(self.own_tmp, ignore_errors=True)
+
+    def make_folder(self, user, folder):
+        """Creates a Maildir++ folder (and the user's root) owned by the daemons' user."""
+        path = self.maildir(user, folder)
+        path.mkdir(parents=True)
+        if os.getuid() == 0:
+            pw = pwd.getpwnam(RUN_AS)
+            p = path
+            while p != self.mail:
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+                p = p.parent
+        return path
 
     def log_text(self, name="deliverd"):
         p = self.tmp / f"{name}.log"

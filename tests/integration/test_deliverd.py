@@ -9,10 +9,11 @@ import socket
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from deliverd_harness import AUTHD, DELIVERD, Env
+from deliverd_harness import AUTHD, DELIVERD, OTHER_USER, RUN_AS, Env
 
 PREFIX = b"Return-Path: <sender@remote.test>\r\nDelivered-To: %s\r\n"
 
@@ -29,6 +30,7 @@ def env(tmp_path):
     e = Env(tmp_path).start()
     yield e
     e.stop()
+    e.cleanup()
 
 
 def lmtp(env):
@@ -82,7 +84,7 @@ def test_multi_recipient_mixed_results_and_exact_bytes(env):
 
 
 def test_detail_folder_pipelining_and_bdat(env):
-    (env.maildir("carol@example.test") / ".Lists").mkdir(parents=True)
+    env.make_folder("carol@example.test", "Lists")
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(30)
     s.connect(str(env.lmtp))
@@ -142,6 +144,7 @@ def test_size_cap_and_bare_lf(tmp_path):
         assert e.messages("bob@example.test") == []
     finally:
         e.stop()
+        e.cleanup()
 
 
 def test_disconnect_mid_data_leaves_nothing(env):
@@ -187,41 +190,35 @@ def test_quota(env):
     c.quit()
 
 
-def test_peer_uid_refused():
+def test_peer_uid_refused(env):
     if os.getuid() != 0:
         pytest.skip("needs root to connect as another uid")
-    # pytest's tmp_path is private to root; nobody must reach the sockets.
-    import tempfile
-    top = tempfile.mkdtemp(prefix="tern-peer-", dir="/tmp")
-    os.chmod(top, 0o755)
-    e = Env(top).start()
-    try:
-        os.chmod(e.run, 0o755)
-        probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-                 "print(s.recv(100).decode())")
-        r = subprocess.run(["/usr/bin/python3", "-c", probe, str(e.lmtp)], user="nobody",
-                           capture_output=True, text=True, timeout=30, check=False)
-        assert r.stdout.startswith("421 4.7.0"), (r.stdout, r.stderr)
-        r = subprocess.run(["/usr/bin/python3", "-c", probe, str(e.submit)], user="nobody",
-                           capture_output=True, text=True, timeout=30, check=False)
-        assert r.stdout.startswith("220 "), (r.stdout, r.stderr)
-        assert "connection from uid" in e.log_text()
-    finally:
-        e.stop()
-        shutil.rmtree(top, ignore_errors=True)
+    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+             "print(s.recv(100).decode())")
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, str(env.lmtp)], user=OTHER_USER,
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert r.stdout.startswith("421 4.7.0"), (r.stdout, r.stderr)
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, str(env.submit)], user=OTHER_USER,
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert r.stdout.startswith("220 "), (r.stdout, r.stderr)
+    assert "connection from uid" in env.log_text()
 
 
 def test_disk_full_gives_452_and_nothing_partial(tmp_path):
     if os.getuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
+    import tempfile
+    mnt = Path(tempfile.mkdtemp(prefix="tern-full-", dir="/tmp"))
+    os.chmod(mnt, 0o755)
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)],
                        capture_output=True, text=True, check=False)
     if r.returncode != 0:
         pytest.skip(f"cannot mount tmpfs here: {r.stderr.strip()}")
     e = None
     try:
+        import pwd
+        pw = pwd.getpwnam(RUN_AS)
+        os.chown(mnt, pw.pw_uid, pw.pw_gid)
         e = Env(tmp_path, mail_root=mnt).start()
         c = lmtp(e)
         _, data = transaction(c, "s@remote.test", ["alice@example.test"],
@@ -237,7 +234,9 @@ def test_disk_full_gives_452_and_nothing_partial(tmp_path):
     finally:
         if e is not None:
             e.stop()
+            e.cleanup()
         subprocess.run(["umount", str(mnt)], check=False)
+        shutil.rmtree(mnt, ignore_errors=True)
 
 
 def test_sigkill_during_deliveries_loses_nothing_acknowledged(tmp_path):
@@ -299,3 +298,4 @@ def test_sigkill_during_deliveries_loses_nothing_acknowledged(tmp_path):
         for mid, rr in acked:
             if rr == r:
                 assert ids.get(mid) == 1, (mid, r, ids.get(mid))
+    e.cleanup()

@@ -8,7 +8,6 @@ import shutil
 import smtplib
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +35,10 @@ def postfix_env():
                        text=True, timeout=600, check=False)
     if r.returncode != 0 or not os.path.exists("/usr/sbin/postfix"):
         pytest.skip(f"postfix not installable: {r.stderr[-300:]}")
-    top = Path(tempfile.mkdtemp(prefix="tern-pf-", dir="/var/tmp"))
-    os.chmod(top, 0o755)
-    env = Env(top, extra_deliverd="lmtp_allowed_users = postfix\n")
+    # Postfix's post-install refuses a config directory under /tmp here; /var/tmp works.
+    # (As root, Env makes its own directory under base.)
+    env = Env(None, extra_deliverd="lmtp_allowed_users = postfix\n", base="/var/tmp")
+    top = env.tmp
     conf = top / "postfix"
     conf.mkdir()
     port = free_port()
@@ -86,8 +86,10 @@ smtpd_relay_restrictions = permit_mynetworks, reject
                        text=True, timeout=120, check=False)
     if r.returncode != 0:
         env.stop()
-        shutil.rmtree(top, ignore_errors=True)
-        pytest.fail(f"postfix start: {r.stderr} {(top / 'postfix.log').read_text()[-500:]}")
+        env.cleanup()
+        log = top / "postfix.log"
+        pytest.fail(f"postfix start: rc={r.returncode} {r.stdout} {r.stderr} "
+                    f"{log.read_text()[-500:] if log.exists() else ''}")
     deadline = time.monotonic() + 30
     for _ in range(300):
         try:
@@ -101,7 +103,7 @@ smtpd_relay_restrictions = permit_mynetworks, reject
     subprocess.run(["postfix", "-c", str(conf), "stop"], env=menv, capture_output=True,
                    timeout=120, check=False)
     env.stop()
-    shutil.rmtree(top, ignore_errors=True)
+    env.cleanup()
 
 
 def test_postfix_delivers_through_lmtp(postfix_env):

@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from deliverd_harness import AUTHD, DELIVERD, SENDMAIL, SOURCE, Env, me
+from deliverd_harness import AUTHD, DELIVERD, OTHER_USER, SENDMAIL, SOURCE, Env, me
 
 EX_OK, EX_USAGE, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL = 0, 64, 65, 67, 75
 
@@ -25,6 +25,7 @@ def env(tmp_path):
     e = Env(tmp_path).start()
     yield e
     e.stop()
+    e.cleanup()
 
 
 def test_t_with_bcc_removed(env):
@@ -74,33 +75,23 @@ def test_sender_rules(env):
         assert b"-f boss@elsewhere.test ignored" in r.stderr
 
 
-def test_untrusted_user_cannot_set_sender():
+def test_untrusted_user_cannot_set_sender(env):
     if os.getuid() != 0:
         pytest.skip("needs root to run sendmail as another user")
-    top = tempfile.mkdtemp(prefix="tern-sm-", dir="/tmp")
-    os.chmod(top, 0o755)
-    e = Env(top).start()
-    try:
-        os.chmod(e.run, 0o755)
-        os.chmod(e.conf, 0o644)
-        for f in ("virtual", "aliases"):
-            os.chmod(os.path.join(top, f), 0o644)
-        r = e.sendmail("-f", "root@example.test", "alice@example.test",
-                       input_bytes=b"Subject: u\n\nfrom nobody\n", user="nobody")
-        assert r.returncode == EX_OK, r.stderr
-        m = e.messages("alice@example.test")[0]
-        assert m.startswith(b"Return-Path: <nobody@example.test>\r\n"), m[:80]
-        # Speaking LMTP to the submit socket directly does not get around it either.
-        probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
-                 "f=s.makefile('rb'); f.readline();"
-                 "s.sendall(b'LHLO x\\r\\nMAIL FROM:<root@example.test>\\r\\n');"
-                 "[f.readline() for _ in range(8)]; print(f.readline().decode())")
-        r = subprocess.run(["/usr/bin/python3", "-c", probe, str(e.submit)], user="nobody",
-                           capture_output=True, text=True, timeout=30, check=False)
-        assert r.stdout.startswith("553 5.7.1"), (r.stdout, r.stderr)
-    finally:
-        e.stop()
-        shutil.rmtree(top, ignore_errors=True)
+    os.chmod(env.conf, 0o644)
+    r = env.sendmail("-f", "root@example.test", "alice@example.test",
+                     input_bytes=b"Subject: u\n\nfrom another user\n", user=OTHER_USER)
+    assert r.returncode == EX_OK, r.stderr
+    m = env.messages("alice@example.test")[0]
+    assert m.startswith(f"Return-Path: <{OTHER_USER}@example.test>\r\n".encode()), m[:80]
+    # Speaking LMTP to the submit socket directly does not get around it either.
+    probe = ("import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]);"
+             "f=s.makefile('rb'); f.readline();"
+             "s.sendall(b'LHLO x\\r\\nMAIL FROM:<root@example.test>\\r\\n');"
+             "[f.readline() for _ in range(8)]; print(f.readline().decode())")
+    r = subprocess.run(["/usr/bin/python3", "-c", probe, str(env.submit)], user=OTHER_USER,
+                       capture_output=True, text=True, timeout=30, check=False)
+    assert r.stdout.startswith("553 5.7.1"), (r.stdout, r.stderr)
 
 
 def test_unknown_recipient_and_deliverd_down(env):
