@@ -280,6 +280,9 @@ static void on_close(struct conn *c)
 		lc->next->prev = lc->prev;
 	/* Frees lc through be_destroyed, now or after a running delivery. */
 	lmtp_session_close(lc->s);
+	/* The userdb client goes last: a session waiting on a lookup aborts it above. */
+	if (D.shutting_down && D.conns == NULL && D.userdb != NULL)
+		userdb_client_free(&D.userdb);
 }
 
 static const struct conn_ops lmtp_ops = {
@@ -498,7 +501,8 @@ static void on_shutdown(void)
 			conn_close(lc->conn);
 		}
 	}
-	if (D.userdb != NULL)
+	/* Sessions still open may need the userdb until they end (on_close frees it). */
+	if (D.conns == NULL && D.userdb != NULL)
 		userdb_client_free(&D.userdb);
 }
 
