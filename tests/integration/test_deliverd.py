@@ -187,7 +187,14 @@ def test_quota(env):
     c.docmd("RSET")
     _, data = transaction(c, "s@remote.test", ["small@example.test"], b"y" * 300 + b"\r\n")
     assert data[0][1][0] == 552 and b"5.2.2" in data[0][1][1]
+    # 200-byte quota: the first small message fits, the second would pass the quota.
+    _, data = transaction(c, "s@remote.test", ["small@example.test"], b"z" * 48 + b"\r\n")
+    assert data[0][1][0] == 250
+    _, data = transaction(c, "s@remote.test", ["small@example.test"], b"z" * 48 + b"\r\n")
+    assert data[0][1][0] == 552 and b"5.2.2" in data[0][1][1]
     c.quit()
+    assert len(env.messages("small@example.test")) == 1
+    assert "status=bounced (Mailbox full)" in env.log_text()
 
 
 def test_peer_uid_refused(env):
