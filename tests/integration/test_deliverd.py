@@ -306,3 +306,23 @@ def test_sigkill_during_deliveries_loses_nothing_acknowledged(tmp_path):
             if rr == r:
                 assert ids.get(mid) == 1, (mid, r, ids.get(mid))
     e.cleanup()
+
+
+def test_pflogsumm_reads_the_log(env):
+    from deliverd_harness import SOURCE
+    r = subprocess.run([str(SOURCE / "scripts" / "deps"), "pflogsumm"], capture_output=True,
+                       text=True, timeout=600, check=False)
+    if r.returncode != 0 or shutil.which("pflogsumm") is None:
+        pytest.skip(f"pflogsumm not installable: {r.stderr[-300:]}")
+    c = lmtp(env)
+    for _ in range(3):
+        transaction(c, "a@remote.test", ["alice@example.test", "bob@example.test",
+                                         "nobody@example.test"], b"Subject: x\r\n\r\nhi\r\n")
+    c.quit()
+    env.stop()
+    r = subprocess.run(["pflogsumm", "--syslog_name=tern", str(env.tmp / "deliverd.log")],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = [l.split() for l in r.stdout.splitlines()]
+    assert ["6", "delivered"] in lines, r.stdout[:800]
+    assert ["2", "recipients"] in lines, r.stdout[:800]
