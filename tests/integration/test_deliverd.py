@@ -4,6 +4,7 @@ a full disk (root only); SIGKILL during a stream of deliveries."""
 import os
 import random
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -326,3 +327,34 @@ def test_pflogsumm_reads_the_log(env):
     lines = [l.split() for l in r.stdout.splitlines()]
     assert ["6", "delivered"] in lines, r.stdout[:800]
     assert ["2", "recipients"] in lines, r.stdout[:800]
+
+
+def test_sighup_reloads_alias_maps(env):
+    c = lmtp(env)
+    c.docmd("MAIL FROM:<s@remote.test>")
+    assert c.docmd("RCPT TO:<sales@example.test>")[0] == 550
+    c.quit()
+    (env.tmp / "virtual").write_text("sales@example.test: carol@example.test\n")
+    env.deliverd.send_signal(signal.SIGHUP)
+    for _ in range(100):  # bounded: the reload happens on the loop, soon after the signal
+        if "reloaded" in env.log_text():
+            break
+        time.sleep(0.05)
+    c = lmtp(env)
+    _, data = transaction(c, "s@remote.test", ["sales@example.test"], b"to sales\r\n")
+    assert data[0][1][0] == 250
+    c.quit()
+    assert env.messages("carol@example.test")[0].endswith(b"to sales\r\n")
+    # A broken map on reload keeps the old one.
+    (env.tmp / "virtual").write_text("broken line without colon\n")
+    env.deliverd.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if "keeping" in env.log_text() or "failed" in env.log_text():
+            break
+        time.sleep(0.05)
+    c = lmtp(env)
+    c.docmd("MAIL FROM:<s@remote.test>")
+    code = c.docmd("RCPT TO:<sales@example.test>")[0]
+    c.quit()
+    assert code == 250
+    assert env.deliverd.poll() is None
