@@ -297,6 +297,14 @@ static const struct conn_ops lmtp_ops = {
 
 static int add_user_uid(uid_t *uids, size_t *n, const char *name, bool must_exist, char **error_r)
 {
+	/* A name, or a numeric uid (as authd's userdb_allowed_users takes). */
+	char *end = NULL;
+	unsigned long num = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && end != NULL && *end == '\0') {
+		if (*n < MAX_UIDS && !uid_in(uids, *n, (uid_t)num))
+			uids[(*n)++] = (uid_t)num;
+		return 0;
+	}
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
 		if (!must_exist)
