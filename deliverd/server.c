@@ -58,7 +58,8 @@ struct lmtp_conn {
 	struct buf *in; /* the conn's input buffer (seen in on_data) */
 	struct spool *spool;
 	struct userdb_lookup *lookup;
-	char *identity; /* submit socket, untrusted peer: the only sender allowed */
+	struct quota_job *quota_job; /* usage scan in the thread pool, at RCPT */
+	char *identity;              /* submit socket, untrusted peer: the only sender allowed */
 	char *refusal;
 	struct lmtp_conn *prev, *next;
 };
@@ -87,6 +88,43 @@ static void be_resume(void *ctx)
 		conn_resume_read(lc->conn);
 }
 
+/* The quota check at RCPT needs the mailbox's usage: a directory scan, so it runs on
+ * the thread pool like the deliveries. */
+struct quota_job {
+	uv_work_t req;
+	struct lmtp_conn *lc; /* NULL once the lookup was aborted */
+	char *home;
+	uint64_t quota_bytes, quota_messages;
+	uint64_t used_bytes, used_messages;
+};
+
+static void on_quota_work(uv_work_t *req)
+{
+	struct quota_job *j = req->data;
+	deliver_quota_usage(j->home, &j->used_bytes, &j->used_messages);
+}
+
+static void on_quota_done(uv_work_t *req, int status)
+{
+	(void)status;
+	struct quota_job *j = req->data;
+	struct lmtp_conn *lc = j->lc;
+	if (lc != NULL) {
+		lc->quota_job = NULL;
+		lmtp_session_lookup_done_usage(lc->s, LMTP_LOOKUP_FOUND, j->home, j->quota_bytes,
+		                               j->quota_messages, j->used_bytes, j->used_messages);
+	}
+	free(j->home);
+	free(j);
+}
+
+static bool home_is_plain(const char *home)
+{
+	return home != NULL && home[0] == '/' && strstr(home, "/../") == NULL &&
+	       strstr(home, "/./") == NULL && strchr(home, '\n') == NULL &&
+	       (strlen(home) < 3 || strcmp(home + strlen(home) - 3, "/..") != 0);
+}
+
 static void on_userdb(enum userdb_result result, const struct userdb_reply *reply, void *context)
 {
 	struct lmtp_conn *lc = context;
@@ -94,14 +132,25 @@ static void on_userdb(enum userdb_result result, const struct userdb_reply *repl
 	switch (result) {
 	case USERDB_FOUND:
 		/* Re-check what authd says: the home must be an absolute, plain path. */
-		if (reply->home == NULL || reply->home[0] != '/' || strstr(reply->home, "/../") ||
-		    strstr(reply->home, "/./") || strchr(reply->home, '\n') != NULL) {
+		if (!home_is_plain(reply->home)) {
 			log_warn("userdb: unusable home for %s", reply->user ? reply->user : "?");
 			lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_TEMPFAIL, NULL, 0, 0);
 			return;
 		}
-		lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_FOUND, reply->home, reply->quota_bytes,
-		                         reply->quota_messages);
+		if (reply->quota_bytes == 0 && reply->quota_messages == 0) {
+			lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_FOUND, reply->home, 0, 0);
+			return;
+		}
+		struct quota_job *j = xcalloc(1, sizeof(*j));
+		j->req.data = j;
+		j->lc = lc;
+		j->home = xstrdup(reply->home);
+		j->quota_bytes = reply->quota_bytes;
+		j->quota_messages = reply->quota_messages;
+		lc->quota_job = j;
+		int r = uv_queue_work(D.loop, &j->req, on_quota_work, on_quota_done);
+		if (r < 0)
+			log_panic("uv_queue_work: %s", uv_strerror(r));
 		return;
 	case USERDB_NOTFOUND:
 		lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_NOTFOUND, NULL, 0, 0);
@@ -127,6 +176,11 @@ static void be_lookup_abort(void *ctx, struct lmtp_session *s)
 	struct lmtp_conn *lc = ctx;
 	if (lc->lookup != NULL)
 		userdb_lookup_abort(&lc->lookup);
+	/* A running usage scan finishes on its own; its result is dropped. */
+	if (lc->quota_job != NULL) {
+		lc->quota_job->lc = NULL;
+		lc->quota_job = NULL;
+	}
 }
 
 static int be_spool_begin(void *ctx, char **error_r)

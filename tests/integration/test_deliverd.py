@@ -193,6 +193,13 @@ def test_quota(env):
     assert data[0][1][0] == 250
     _, data = transaction(c, "s@remote.test", ["small@example.test"], b"z" * 48 + b"\r\n")
     assert data[0][1][0] == 552 and b"5.2.2" in data[0][1][1]
+    # At RCPT the usage counts too: less is left than the declared SIZE.
+    c.docmd("MAIL FROM:<s@remote.test> SIZE=150")
+    code, msg = c.docmd("RCPT TO:<small@example.test>")
+    assert code == 552 and b"5.2.2" in msg
+    c.docmd("RSET")
+    c.docmd("MAIL FROM:<s@remote.test> SIZE=10")
+    assert c.docmd("RCPT TO:<small@example.test>")[0] == 250
     c.quit()
     assert len(env.messages("small@example.test")) == 1
     assert "status=bounced (Mailbox full)" in env.log_text()
