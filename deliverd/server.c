@@ -29,6 +29,14 @@
 
 #define MAX_UIDS 64
 
+/* Who may use the LMTP socket, and who may choose any sender on the submit socket. */
+struct uid_sets {
+	uid_t lmtp[MAX_UIDS];
+	size_t n_lmtp;
+	uid_t trusted[MAX_UIDS];
+	size_t n_trusted;
+};
+
 struct deliverd {
 	uv_loop_t *loop;
 	struct listener *lmtp;
@@ -40,10 +48,7 @@ struct deliverd {
 	char *hostname;
 	char *spool_dir;
 	struct lmtp_limits limits;
-	uid_t lmtp_uids[MAX_UIDS];
-	size_t n_lmtp_uids;
-	uid_t trusted_uids[MAX_UIDS];
-	size_t n_trusted_uids;
+	struct uid_sets uids;
 	bool shutting_down;
 	struct lmtp_conn *conns; /* open sessions, for shutdown */
 };
@@ -246,7 +251,7 @@ static void on_open(struct conn *c)
 	gid_t gid;
 	pid_t pid;
 	if (conn_peer_cred(c, &uid, &gid, &pid) < 0 ||
-	    (!submit && !uid_in(D.lmtp_uids, D.n_lmtp_uids, uid))) {
+	    (!submit && !uid_in(D.uids.lmtp, D.uids.n_lmtp, uid))) {
 		log_warn("lmtp: connection from uid %ld refused (not in lmtp_allowed_users)",
 		         (long)(int)uid);
 		conn_write_str(c, "421 4.7.0 Access denied\r\n");
@@ -255,7 +260,7 @@ static void on_open(struct conn *c)
 	}
 	struct lmtp_conn *lc = xcalloc(1, sizeof(*lc));
 	lc->conn = c;
-	if (submit && !uid_in(D.trusted_uids, D.n_trusted_uids, uid)) {
+	if (submit && !uid_in(D.uids.trusted, D.uids.n_trusted, uid)) {
 		struct passwd *pw = getpwuid(uid);
 		const char *dom = D.n_domains > 0 ? D.domains[0] : D.hostname;
 		lc->identity = pw != NULL ? xasprintf("%s@%s", pw->pw_name, dom)
@@ -433,23 +438,24 @@ static void apply_config(const struct config *cfg, const struct recipient_maps *
 	D.limits.max_errors = (unsigned)config_int(cfg, "deliverd", "max_errors");
 }
 
-static int setup_uids(const struct config *cfg, char **error_r)
+/* Builds the uid sets from cfg; D is changed only by the caller, on success. */
+static int load_uids(const struct config *cfg, struct uid_sets *u, char **error_r)
 {
-	D.n_lmtp_uids = D.n_trusted_uids = 0;
-	D.lmtp_uids[D.n_lmtp_uids++] = 0;
-	D.lmtp_uids[D.n_lmtp_uids++] = own_uid(cfg);
-	D.trusted_uids[D.n_trusted_uids++] = own_uid(cfg);
-	if (add_user_uid(D.lmtp_uids, &D.n_lmtp_uids, config_str(cfg, "global", "default_user"),
-	                 false, error_r) < 0)
+	memset(u, 0, sizeof(*u));
+	u->lmtp[u->n_lmtp++] = 0;
+	u->lmtp[u->n_lmtp++] = own_uid(cfg);
+	u->trusted[u->n_trusted++] = own_uid(cfg);
+	if (add_user_uid(u->lmtp, &u->n_lmtp, config_str(cfg, "global", "default_user"), false,
+	                 error_r) < 0)
 		return -1;
 	size_t n = 0;
 	const char *const *list = config_list(cfg, "deliverd", "lmtp_allowed_users", &n);
 	for (size_t i = 0; i < n; i++)
-		if (add_user_uid(D.lmtp_uids, &D.n_lmtp_uids, list[i], true, error_r) < 0)
+		if (add_user_uid(u->lmtp, &u->n_lmtp, list[i], true, error_r) < 0)
 			return -1;
 	list = config_list(cfg, "deliverd", "trusted_users", &n);
 	for (size_t i = 0; i < n; i++)
-		if (add_user_uid(D.trusted_uids, &D.n_trusted_uids, list[i], true, error_r) < 0)
+		if (add_user_uid(u->trusted, &u->n_trusted, list[i], true, error_r) < 0)
 			return -1;
 	return 0;
 }
@@ -518,7 +524,7 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 	if (load_maps(cfg, &maps, error_r) < 0)
 		return -1;
 	apply_config(cfg, &maps);
-	if (setup_uids(cfg, error_r) < 0)
+	if (load_uids(cfg, &D.uids, error_r) < 0)
 		return -1;
 	D.spool_dir = xstrdup(config_str(cfg, "deliverd", "spool_dir"));
 	if (make_spool_dir(cfg, D.spool_dir, error_r) < 0)
@@ -541,13 +547,18 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 
 static int on_reload(const struct config *cfg, char **error_r)
 {
+	/* Everything is checked before anything changes: a bad new config keeps the old. */
+	struct uid_sets uids;
+	if (load_uids(cfg, &uids, error_r) < 0)
+		return -1;
 	struct recipient_maps maps;
 	if (load_maps(cfg, &maps, error_r) < 0)
 		return -1;
 	/* Sessions keep a pointer to D.maps; the tables inside are swapped here, between
 	 * commands, on the loop thread. */
 	apply_config(cfg, &maps);
-	return setup_uids(cfg, error_r);
+	D.uids = uids;
+	return 0;
 }
 
 static void on_shutdown(void)
