@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Store benchmark, tern side by side with Dovecot on the same messages.
+# Usage: bench/store/run.sh [MESSAGES] [DELIVERIES]   (defaults 100000 and 2000)
+# Prints one line per measurement: name, tern seconds, Dovecot seconds, Dovecot/tern.
+# Dovecot (Debian's dovecot-imapd) reads the same Maildir through its imap binary, run
+# preauthenticated with a private config; its times include starting that process.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-100000}
+deliveries=${2:-2000}
+build=$("$root/scripts/build" release)
+"$root/scripts/deps" dovecot-imapd >/dev/null
+work=$(mktemp -d /tmp/tern-bench-XXXXXX)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+cc -O2 -I "$root/libcommon" "$root/bench/store/bench_store.c" "$build/libcommon/libcommon.a" \
+	-pthread -o "$work/bench_store"
+b="$work/bench_store"
+
+mkdir -p "$work/tern/cur" "$work/tern/new" "$work/tern/tmp"
+"$b" gen "$work/tern" "$n"
+cp -a "$work/tern" "$work/dovecot"
+
+secs() { awk '{print $2}'; }
+t_first=$("$b" open "$work/tern" | secs)
+t_warm=$("$b" open "$work/tern" | secs)
+t_fetch=$("$b" fetch "$work/tern" | secs)
+t_search=$("$b" search "$work/tern" needle | secs)
+mkdir -p "$work/d1" "$work/d32"
+t_d1=$("$b" deliver "$work/d1" "$deliveries" 1 | secs)
+t_d32=$("$b" deliver "$work/d32" "$deliveries" 32 | secs)
+
+# Dovecot: mail user nobody when we are root (it refuses root).
+uid=$(id -u); gid=$(id -g)
+if [ "$uid" -eq 0 ]; then uid=65534; gid=65534; chown -R 65534:65534 "$work/dovecot"; fi
+mkdir -p "$work/dv/run" "$work/dv/state" "$work/dv/home"
+chown -R "$uid:$gid" "$work/dv"
+cat >"$work/dv/dovecot.conf" <<CONF
+base_dir = $work/dv/run
+state_dir = $work/dv/state
+log_path = $work/dv/log
+mail_location = maildir:$work/dovecot
+mail_uid = $uid
+mail_gid = $gid
+first_valid_uid = 0
+first_valid_gid = 0
+ssl = no
+CONF
+imap() {
+	local start end
+	start=$(date +%s.%N)
+	printf "$1" | env USER=tester HOME="$work/dv/home" /usr/lib/dovecot/imap \
+		-c "$work/dv/dovecot.conf" >"$work/dv/out" 2>&1
+	end=$(date +%s.%N)
+	grep -q '^z OK' "$work/dv/out" || { cat "$work/dv/out" >&2; exit 1; }
+	echo "$end - $start" | bc -l
+}
+d_first=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n')
+d_warm=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n')
+d_fetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n')
+d_search=$(imap 'a SELECT INBOX\r\nb SEARCH HEADER SUBJECT needle\r\nz LOGOUT\r\n')
+
+row() { printf '%-22s %10.3f %10.3f %8.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
+printf '%-22s %10s %10s %9s\n' "($n messages)" tern dovecot ratio
+row "first open" "$t_first" "$d_first"
+row "warm open" "$t_warm" "$d_warm"
+row "flags+envelope all" "$t_fetch" "$d_fetch"
+row "header search" "$t_search" "$d_search"
+printf '%-22s %10.0f /s\n' "deliveries, 1 writer" "$(echo "$deliveries / $t_d1" | bc -l)"
+printf '%-22s %10.0f /s\n' "deliveries, 32 writers" "$(echo "$deliveries / $t_d32" | bc -l)"
