@@ -117,6 +117,9 @@ enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const u
                                               uint32_t flags, uint32_t keywords,
                                               uint64_t unchangedsince, uint32_t *modified,
                                               size_t *modified_count_r);
+/* Keep the Maildir++ quota file (maildirsize) of root up to date on expunge, append and
+ * copy into this folder (root is the user's Maildir; see quota.h). */
+void store_mailbox_set_quota_root(struct store_mailbox *box, const char *root);
 /* Removes the messages with these UIDs (the caller checked \Deleted). They stay in the
  * view, marked expunged, until the next sync reports them. */
 enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
