@@ -86,6 +86,11 @@ char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq);
 enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
                                      struct store_cache *cache);
 void store_cache_free(struct store_cache *cache);
+struct buf;
+/* Appends one cached header field (enum mime_field) of message seq to out; *present_r
+ * tells whether the message has that field. Cheaper than store_mailbox_cache. */
+enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq, int field,
+                                           struct buf *out, bool *present_r);
 
 /* Keyword names of this folder (dovecot-keywords). NULL for an unused index. */
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx);
