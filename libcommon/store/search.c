@@ -24,6 +24,15 @@ static bool folded_contains(const struct buf *hay, const struct buf *needle)
 	       memmem(hay->data, hay->len, needle->data, needle->len) != NULL;
 }
 
+static bool is_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)s[i] >= 0x80 || s[i] == '\0')
+			return false;
+	}
+	return true;
+}
+
 bool search_text_contains(const char *haystack, size_t len, const char *needle)
 {
 	struct buf h, n;
@@ -43,7 +52,12 @@ static bool header_value_contains(const char *value, size_t len, const char *nee
 	struct buf decoded;
 	buf_init(&decoded, 0);
 	mime_header_decode(value, len, &decoded);
-	bool found = search_text_contains(buf_cstr(&decoded), decoded.len, needle);
+	bool found;
+	/* Plain ASCII on both sides (the common case): no folded copies needed. */
+	if (is_ascii(buf_cstr(&decoded), decoded.len) && is_ascii(needle, strlen(needle)))
+		found = strcasestr(buf_cstr(&decoded), needle) != NULL;
+	else
+		found = search_text_contains(buf_cstr(&decoded), decoded.len, needle);
 	buf_free(&decoded);
 	return found;
 }
@@ -109,14 +123,14 @@ enum store_error store_search_header(struct store_mailbox *box, size_t seq, cons
 	for (int f = 0; f < MIME_FIELD_COUNT; f++) {
 		if (strcasecmp(field, mime_field_name(f)) != 0)
 			continue;
-		struct store_cache c;
-		enum store_error e = store_mailbox_cache(box, seq, &c);
-		if (e != STORE_OK)
-			return e;
-		const char *v = c.fields[f];
-		*match_r = v != NULL && header_value_contains(v, strlen(v), needle);
-		store_cache_free(&c);
-		return STORE_OK;
+		struct buf v;
+		bool present;
+		buf_init(&v, 0);
+		enum store_error e = store_mailbox_cache_field(box, seq, f, &v, &present);
+		*match_r =
+		    e == STORE_OK && present && header_value_contains(buf_cstr(&v), v.len, needle);
+		buf_free(&v);
+		return e;
 	}
 	struct buf msg;
 	buf_init(&msg, 0);
