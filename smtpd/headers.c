@@ -175,6 +175,12 @@ enum smtp_msg_error smtp_msg_end(struct smtp_msg *m)
 	if (!m->in_body) {
 		/* No body: the fields received so far, ours, and an unfinished last line. */
 		size_t whole = m->line_start;
+		const char *part = m->hdr.data + whole;
+		size_t plen = m->hdr.len - whole;
+		if (is_field(part, plen, "Message-ID"))
+			m->has_message_id = true;
+		else if (is_field(part, plen, "Date"))
+			m->has_date = true;
 		flush_headers(m, whole);
 		emit(m, m->hdr.data + whole, m->hdr.len - whole);
 	}

@@ -109,7 +109,8 @@ bool smtp_address_valid(const char *addr, size_t len, bool allow_utf8)
 	if (len == 0 || len > SMTP_PATH_MAX)
 		return false;
 	size_t local = local_part_len(addr, len, allow_utf8);
-	if (local == 0 || local > SMTP_LOCAL_MAX + 2 || local >= len || addr[local] != '@')
+	size_t local_max = addr[0] == '"' ? SMTP_LOCAL_MAX + 2 : SMTP_LOCAL_MAX;
+	if (local == 0 || local > local_max || local >= len || addr[local] != '@')
 		return false;
 	return domain_valid(addr + local + 1, len - local - 1, allow_utf8);
 }
@@ -210,7 +211,7 @@ static int parse_param(const char *p, size_t len, struct smtp_param *param_r)
 static int parse_params(const char *p, bool strict, struct smtp_path *path_r)
 {
 	while (*p != '\0') {
-		if (*p != ' ')
+		if (*p != ' ' || (strict && p[1] == ' '))
 			return -1;
 		while (*p == ' ')
 			p++;
@@ -223,8 +224,6 @@ static int parse_params(const char *p, bool strict, struct smtp_path *path_r)
 			return -1;
 		path_r->n_params++;
 		p += len;
-		if (strict && *p == ' ' && p[1] == ' ')
-			return -1;
 	}
 	return 0;
 }
