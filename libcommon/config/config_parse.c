@@ -262,9 +262,10 @@ static int parse_include(struct parser *p, const char *file, unsigned line, cons
 	static const char directive[] = "!include";
 	size_t dlen = sizeof(directive) - 1;
 	if (n < dlen || memcmp(s, directive, dlen) != 0 || (n > dlen && !is_blank(s[dlen]))) {
-		size_t wlen = strcspn(s, " \t");
-		return parse_error(p, file, line, "unknown directive '%.*s'",
-		                   (int)(wlen < n ? wlen : n), s);
+		size_t wlen = 0; /* the line is not NUL-terminated */
+		while (wlen < n && !is_blank(s[wlen]))
+			wlen++;
+		return parse_error(p, file, line, "unknown directive '%.*s'", (int)wlen, s);
 	}
 	size_t slen = n - dlen;
 	const char *spec_text = trim(s + dlen, &slen);
@@ -401,16 +402,22 @@ static int read_capped(int fd, size_t max, char **data_r, size_t *size_r)
 static int open_checked(struct parser *p, const char *path, const char *from_file,
                         unsigned from_line, struct stat *st)
 {
-	const char *what = from_file != NULL ? "include " : "";
-	const char *efile = from_file != NULL ? from_file : path;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return parse_error(p, efile, from_line, "cannot open %s'%s': %s", what, path,
+	if (fd < 0) {
+		if (from_file == NULL)
+			return parse_error(p, path, 0, "cannot open: %s", strerror(errno));
+		return parse_error(p, from_file, from_line, "cannot open include '%s': %s", path,
 		                   strerror(errno));
+	}
+	/* Only regular files: a FIFO or a device could block or never end. */
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
-		return parse_error(p, efile, from_line, "%s'%s' is not a regular file", what, path);
+		if (from_file == NULL)
+			return parse_error(p, path, 0, "not a regular file");
+		return parse_error(p, from_file, from_line, "include '%s' is not a regular file",
+		                   path);
 	}
+	const char *efile = from_file != NULL ? from_file : path;
 	for (size_t i = 0; i < p->depth; i++) {
 		if (p->stack[i].dev == st->st_dev && p->stack[i].ino == st->st_ino) {
 			close(fd);

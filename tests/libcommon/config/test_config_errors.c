@@ -38,6 +38,12 @@ static const struct error_case error_cases[] = {
     {"count count = 5\n", "t.conf:1: ", "bad key name"},
     {"!foo bar\n", "t.conf:1: ", "unknown directive '!foo'"},
     {"!includex y\n", "t.conf:1: ", "unknown directive '!includex'"},
+    /* At the very end of the data, without a newline (ASan: no read past the end). */
+    {"count = 1\n!foo", "t.conf:2: ", "unknown directive '!foo'"},
+    {"count = 1\n[smtpd", "t.conf:2: ", "expected '[section]'"},
+    {"count = 1\ncount", "t.conf:2: ", "expected 'key = value'"},
+    {"count = 1\nbad = $", "t.conf:2: ", "unknown key 'bad'"},
+    {"count = 1\nname = ${", "t.conf:2: ", "'$' must be followed by a name"},
     {"!include\n", "t.conf:1: ", "!include needs a file name"},
     {"!include   \n", "t.conf:1: ", "!include needs a file name"},
     {"  count = 1\n", "t.conf:1: ", "continuation line without"},

@@ -285,8 +285,8 @@ static void assert_same_values(const struct config *a, const struct config *b)
 static const char *const round_trip_texts[] = {
     "",
     "count = 42\nmode = 0755\nsize = 1536\ndelay = 1500ms\nflag = on\nlevel = HIGH\n",
-    "dir = /srv/x\nname = cost $$5 and ${dir}\nitems = a,b,,c\n[smtpd]\nlisten =\n"
-    "greet = hi $sock\n",
+    ("dir = /srv/x\nname = cost $$5 and ${dir}\nitems = a,b,,c\n[smtpd]\nlisten =\n"
+     "greet = hi $sock\n"),
     "a = $b\nb = $c\nc = $$$$\n[chain]\nk1 = $a$a\nk2 = $$k1\n",
     "name = # not a comment\nb = [x]\n",
     "size = 1M\n",
