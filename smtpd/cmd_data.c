@@ -174,6 +174,9 @@ static void end_reply(struct smtp_session *s, int code, const char *reply)
 	} else if (tx->end_perm == tx->n_rcpts) {
 		log_delivered(s, "bounced");
 		smtp_reply_error(s, "%s", tx->end_fail_reply);
+	} else if (tx->end_temp == tx->n_rcpts) {
+		log_delivered(s, "deferred");
+		smtp_reply_error(s, "%s", tx->end_fail_reply);
 	} else {
 		/* Some copies may be durable and some not: 4xx keeps the message with the
 		 * client; a 250 here could lose mail, a retry can only duplicate it. */
