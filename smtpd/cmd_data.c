@@ -99,8 +99,8 @@ static void log_delivered(struct smtp_session *s, const char *status)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	double delay = (double)(now.tv_sec - tx->start.tv_sec) +
 	               (double)(now.tv_nsec - tx->start.tv_nsec) / 1e9;
-	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", tx->queue_id, from,
-	         (unsigned long long)tx->msg.size, tx->n_rcpts);
+	log_info_as("qmgr", "%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", tx->queue_id,
+	            from, (unsigned long long)tx->msg.size, tx->n_rcpts);
 	for (size_t i = 0; i < tx->n_rcpts; i++) {
 		const char *text = tx->end_texts[i] != NULL ? tx->end_texts[i] : "";
 		char *to = smtp_sanitize(tx->rcpts[i]);
@@ -112,14 +112,15 @@ static void log_delivered(struct smtp_session *s, const char *status)
 		const char *st = text[0] == '2' ? "sent" : text[0] == '5' ? "bounced" : "deferred";
 		if (strcmp(status, "deferred") == 0 && text[0] == '2')
 			st = "sent";
-		log_info(
+		log_info_as(
+		    "lmtp",
 		    "%s: to=<%s>, relay=deliverd[lmtp], delay=%.2f, delays=0/0/0/%.2f, dsn=%s, "
 		    "status=%s (%s)",
 		    tx->queue_id, to, delay, delay, dsn, st, t);
 		free(to);
 		free(t);
 	}
-	log_info("%s: removed", tx->queue_id);
+	log_info_as("qmgr", "%s: removed", tx->queue_id);
 	free(from);
 }
 
