@@ -35,6 +35,17 @@ def wait_for(pred, timeout=10.0, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def can_connect_unix(path):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def can_connect(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -71,6 +82,8 @@ class Stack:
             for d in (self.run_dir, self.mail_root, os.path.join(self.tmp, "state")):
                 os.chown(d, nobody.pw_uid, nobody.pw_gid)
             os.chmod(self.key, 0o644)
+        with open(os.path.join(self.tmp, "aliases"), "w") as f:
+            f.write("postmaster: tester@example.org\n")
         self.conf = os.path.join(self.tmp, "tern.conf")
         with open(self.conf, "w") as f:
             f.write(f"""hostname = mx.test.example
@@ -104,11 +117,13 @@ auth_failure_delay = 0
 auth_failure_delay_max = 0
 
 [deliverd]
-alias_file =
+alias_file = {self.tmp}/aliases
 """)
 
     def binary(self, name):
-        return os.path.join(BUILD, name, "tern-" + name)
+        # TERN_SMTPD_BUILD_DIR runs another build of smtpd alone (e.g. ASan) in the stack.
+        build = os.environ.get("TERN_SMTPD_BUILD_DIR", BUILD) if name == "smtpd" else BUILD
+        return os.path.join(build, name, "tern-" + name)
 
     def start(self, name):
         log = open(os.path.join(self.tmp, name + ".log"), "ab")
@@ -118,10 +133,10 @@ alias_file =
         log.close()
         self.procs[name] = p
         if name == "authd":
-            wait_for(lambda: os.path.exists(os.path.join(self.run_dir, "auth")) or p.poll(),
+            wait_for(lambda: can_connect_unix(os.path.join(self.run_dir, "auth")) or p.poll(),
                      what="authd socket")
         elif name == "deliverd":
-            wait_for(lambda: os.path.exists(os.path.join(self.run_dir, "lmtp")) or p.poll(),
+            wait_for(lambda: can_connect_unix(os.path.join(self.run_dir, "lmtp")) or p.poll(),
                      what="deliverd socket")
         else:
             wait_for(lambda: can_connect(self.ports["smtp"]) or p.poll() is not None,
@@ -139,6 +154,13 @@ alias_file =
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(timeout=10)
+        # A socket file left behind must not look like a running daemon.
+        sock = {"authd": "auth", "deliverd": "lmtp"}.get(name)
+        if sock is not None:
+            try:
+                os.unlink(os.path.join(self.run_dir, sock))
+            except FileNotFoundError:
+                pass
 
     def start_all(self):
         self.start("authd")

@@ -359,3 +359,10 @@ def test_pflogsumm_reads_our_log(stack):
     assert count("delivered") >= 5, report
     assert count("rejected") >= 2, report
     assert "Relay access denied" in report
+
+
+def test_smtpd_survived_everything(stack):
+    # Runs last: no earlier test may have crashed the daemon.
+    assert stack.procs["smtpd"].poll() is None, stack.log("smtpd")[-3000:]
+    log = stack.log("smtpd")
+    assert "panic:" not in log and "Sanitizer" not in log
