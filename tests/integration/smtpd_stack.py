@@ -55,7 +55,7 @@ def can_connect(port):
 
 
 class Stack:
-    def __init__(self, command_timeout="3s"):
+    def __init__(self, command_timeout="3s", per_ip=50, max_conns=400):
         # Our own directory (not pytest's 0700 one): when the tests run as root the
         # daemons drop to "nobody", which must reach the sockets and the store.
         self.tmp = tempfile.mkdtemp(prefix="tern-smtpd-")
@@ -106,8 +106,8 @@ smtp_listen = 127.0.0.1:{self.ports['smtp']}
 submission_listen = 127.0.0.1:{self.ports['submission']}
 submissions_listen = 127.0.0.1:{self.ports['submissions']}
 command_timeout = {command_timeout}
-max_connections_per_ip = 50
-max_connections = 400
+max_connections_per_ip = {per_ip}
+max_connections = {max_conns}
 auth_failure_delay = 200ms
 auth_failure_delay_max = 1s
 max_message_size = 2M
