@@ -3,6 +3,7 @@ landing in Maildir. See smtpd_stack.py for the stack."""
 
 import base64
 import os
+import shutil
 import smtplib
 import socket
 import ssl
@@ -359,6 +360,47 @@ def test_pflogsumm_reads_our_log(stack):
     assert count("delivered") >= 5, report
     assert count("rejected") >= 2, report
     assert "Relay access denied" in report
+
+
+def test_fail2ban_postfix_filter_matches(stack):
+    """fail2ban's stock postfix filter, with tern's program name (smtpd/fail2ban/), finds
+    the relay reject, the unknown user, the SASL failure and "too many errors" in our log,
+    and (as upstream intends) not the authd-down line."""
+    subprocess.run([os.path.join(SRC, "scripts", "deps"), "fail2ban"], check=True,
+                   timeout=600, capture_output=True)
+    r = Raw(stack.ports["smtp"])
+    r.reply()
+    for _ in range(25):
+        r.send(b"BOGUS\r\n")
+    data = b""
+    while b"421 " not in data:
+        chunk = r.s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert b"421 4.7.0 mx.test.example Error: too many errors\r\n" in data
+    r.close()
+    fdir = os.path.join(stack.tmp, "filter.d")
+    os.makedirs(fdir, exist_ok=True)
+    for name in ("postfix.conf", "common.conf"):
+        shutil.copy(os.path.join("/etc/fail2ban/filter.d", name), fdir)
+    shutil.copy(os.path.join(SRC, "smtpd", "fail2ban", "tern-smtpd.conf"), fdir)
+    log = stack.log("smtpd")
+    wanted = {
+        "Relay access denied;": 1, "Recipient address rejected: User unknown": 1,
+        "SASL PLAIN authentication failed: authentication failure": 1,
+        "too many errors after": 1,
+    }
+    for text in wanted:
+        assert text in log, text
+    out = subprocess.run(["fail2ban-regex", "--print-all-matched", stack.logs["smtpd"],
+                          os.path.join(fdir, "tern-smtpd.conf") + "[mode=aggressive]"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    matched = [l for l in out.stdout.splitlines() if l.startswith("|  ") and "tern/smtpd[" in l]
+    for text in wanted:
+        assert any(text in l for l in matched), (text, out.stdout[-3000:])
+    assert not any("Connection lost to authentication server" in l for l in matched)
 
 
 def test_smtpd_survived_everything(stack):
