@@ -34,8 +34,11 @@ struct lmtp_tx {
 	bool failed, connected, closing;
 	unsigned caps;
 	char *mail_line;
-	enum expect expect[1024];
+	/* The session sends one command at a time, so at most a handful of replies are
+	 * owed in order; the per-recipient replies after the final dot are a count. */
+	enum expect expect[16];
 	size_t n_expect;
+	size_t end_owed;
 	size_t synthetic; /* failure replies still to deliver from the timer */
 	bool at_bol;
 	bool in_data;
@@ -59,8 +62,10 @@ static void on_defer_closed(uv_handle_t *h)
 
 static void push(struct lmtp_tx *tx, enum expect e)
 {
-	if (tx->n_expect < sizeof(tx->expect) / sizeof(tx->expect[0]))
-		tx->expect[tx->n_expect++] = e;
+	if (tx->n_expect == sizeof(tx->expect) / sizeof(tx->expect[0]))
+		log_panic("lmtp client: more than %zu replies owed",
+		          sizeof(tx->expect) / sizeof(tx->expect[0]));
+	tx->expect[tx->n_expect++] = e;
 }
 
 static void on_defer(uv_timer_t *t)
@@ -101,7 +106,9 @@ static void tx_fail(struct lmtp_tx *tx, const char *why)
 			mail_counted = true;
 		}
 	}
+	owed += tx->end_owed;
 	tx->n_expect = 0;
+	tx->end_owed = 0;
 	owe_failures(tx, owed);
 	if (tx->conn != NULL && !tx->closing) {
 		tx->closing = true;
@@ -180,6 +187,13 @@ char *lmtp_filter_params(const char *line, unsigned caps)
 /* One complete reply (last line in text) arrived for the head of the queue. */
 static void on_reply(struct lmtp_tx *tx, int code, const char *text)
 {
+	if (tx->end_owed > 0) {
+		/* RFC 2033 4.2: one reply per accepted recipient after the final dot. */
+		tx->end_owed--;
+		if (tx->session != NULL)
+			smtp_session_delivery_reply(tx->session, text);
+		return;
+	}
 	if (tx->n_expect == 0) {
 		tx_fail(tx, "unexpected reply from deliverd");
 		return;
@@ -394,8 +408,7 @@ static void lmtp_end(void *t)
 		return;
 	}
 	/* RFC 2033 4.2: one reply per accepted recipient, in RCPT order. */
-	for (size_t i = 0; i < tx->accepted; i++)
-		push(tx, EXPECT_SESSION);
+	tx->end_owed = tx->accepted;
 	if (conn_write_str(tx->conn, ".\r\n") < 0)
 		tx_fail(tx, "write to deliverd failed");
 }

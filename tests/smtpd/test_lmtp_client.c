@@ -124,6 +124,7 @@ static void env_init(struct env *e, bool with_server)
 	e->cfg.hostname = "mx.example.org";
 	e->cfg.timeout_ms = 5000;
 	h_init_role(&e->h, "203.0.113.9", SMTP_ROLE_SMTP);
+	e->h.set.max_recipients = 5000;
 	e->h.s = smtp_session_new(&e->h.set, &e->h.client, &h_io, &e->h);
 	smtp_session_set_delivery(e->h.s, &lmtp_delivery_ops, &e->cfg);
 	smtp_session_start(e->h.s);
@@ -248,6 +249,34 @@ static void test_garbage_reply(void **state)
 	env_done(&e);
 }
 
+static void test_many_recipients(void **state)
+{
+	struct env e;
+	struct buf cmds;
+	(void)state;
+	/* More recipients than any fixed reply queue: one final reply each, in order. */
+	env_init(&e, true);
+	buf_init(&cmds, 0);
+	buf_printf(&cmds, "HELO c\r\nMAIL FROM:<a@example.com>\r\n");
+	for (int i = 0; i < 1500; i++)
+		buf_printf(&cmds, "RCPT TO:<u%d@example.org>\r\n", i);
+	buf_printf(&cmds, "DATA\r\n");
+	char *out = env_talk(&e, buf_cstr(&cmds), "354 End data with <CR><LF>.<CR><LF>\r\n");
+	free(out);
+	buf_free(&cmds);
+	out = env_talk(&e, "Subject: many\r\n\r\nx\r\n.\r\n", "\r\n");
+	for (int i = 0; i < 3000 && strstr(out, "queued as") == NULL; i++) {
+		char *more = env_talk(&e, "", "\r\n");
+		char *both = xasprintf("%s%s", out, more);
+		free(out);
+		free(more);
+		out = both;
+	}
+	assert_non_null(strstr(out, "250 2.0.0 Ok: queued as "));
+	free(out);
+	env_done(&e);
+}
+
 static void test_filter_params(void **state)
 {
 	(void)state;
@@ -266,7 +295,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_delivery_over_lmtp), cmocka_unit_test(test_deliverd_down),
 	    cmocka_unit_test(test_drop_mid_message),   cmocka_unit_test(test_garbage_reply),
-	    cmocka_unit_test(test_filter_params),
+	    cmocka_unit_test(test_many_recipients),    cmocka_unit_test(test_filter_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
