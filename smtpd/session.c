@@ -274,11 +274,16 @@ static bool command_line_input(struct smtp_session *s)
 	struct buf *in = s->in;
 	size_t cap = s->set->max_line + 2;
 	size_t scan = in->len < cap ? in->len : cap;
-	const char *lf = memchr(in->data, '\n', scan);
+	/* Bytes already searched are not searched again: trickled input stays linear. */
+	size_t from = s->scanned <= scan ? s->scanned : 0;
+	const char *lf = memchr(in->data + from, '\n', scan - from);
 
+	s->scanned = 0;
 	if (lf == NULL) {
-		if (in->len < cap)
+		if (in->len < cap) {
+			s->scanned = scan;
 			return false;
+		}
 		buf_consume(in, scan);
 		s->mode = SMTP_MODE_SKIP_LINE;
 		log_info("warning: %s: line too long after %s", s->client_name, s->last_verb);

@@ -80,6 +80,7 @@ struct smtp_session {
 	void *auth_ctx;
 
 	struct buf *in;
+	size_t scanned; /* leading bytes of in known to hold no LF (command mode) */
 	struct buf out;
 	enum smtp_state state;
 	enum smtp_mode mode;

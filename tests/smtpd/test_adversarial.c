@@ -132,6 +132,22 @@ static void test_megabyte_line(void **state)
 	assert_string_equal(out, "500 5.5.0 Error: line too long\r\n");
 	free(out);
 	h_expect(&h, "BBBB\r\nNOOP\r\n", "250 2.0.0 Ok\r\n");
+	/* A line just under the cap, one byte at a time, then one at the cap. */
+	big = xmalloc(4200);
+	memcpy(big, "NOOP ", 5);
+	memset(big + 5, 'C', 4200 - 5);
+	memcpy(big + 4094, "\r\n", 2);
+	for (size_t i = 0; i < 4096; i++)
+		h_feedn(&h, big + i, 1);
+	out = h_take(&h);
+	assert_string_equal(out, "250 2.0.0 Ok\r\n");
+	free(out);
+	memcpy(big + 4094, "CCC\r\n", 5);
+	h_feedn(&h, big, 4099);
+	out = h_take(&h);
+	assert_string_equal(out, "500 5.5.0 Error: line too long\r\n");
+	free(out);
+	free(big);
 	h_done(&h);
 }
 
