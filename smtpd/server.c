@@ -94,6 +94,8 @@ static void on_timer(uv_timer_t *t)
 static void io_set_timer(void *ctx, uint64_t ms)
 {
 	struct smtpd_conn *g = ctx;
+	/* The loop's cached time may be stale: a delay must be at least `ms` from now. */
+	uv_update_time(conn_loop(g->conn));
 	uv_timer_start(&g->timer, on_timer, ms, 0);
 }
 
