@@ -24,6 +24,13 @@ struct fz {
 	int pending; /* delivery replies owed */
 	const char *pending_reply[64];
 	int n_rcpt;
+	bool timer;        /* a session timer is pending */
+	bool auth_pending; /* an auth answer is owed */
+	enum auth_result auth_result;
+	const char *auth_data;
+	auth_callback_t *auth_cb;
+	void *auth_ctx;
+	int auth_rounds;
 };
 
 static void fz_write(void *ctx, const char *data, size_t len)
@@ -53,8 +60,8 @@ static void fz_tls_info(void *ctx, const char **v, const char **c)
 }
 static void fz_set_timer(void *ctx, uint64_t ms)
 {
-	(void)ctx;
 	(void)ms;
+	((struct fz *)ctx)->timer = true;
 }
 static const struct smtp_io fz_io = {fz_write,    fz_close,     fz_starttls, fz_tls_available,
                                      fz_tls_info, fz_set_timer, NULL};
@@ -107,14 +114,78 @@ static void fz_free(void *tx)
 static const struct smtp_delivery_ops fz_dlv = {fz_begin,  fz_rcpt, fz_data,
                                                 fz_dwrite, fz_end,  fz_free};
 
+/* An auth backend like authd: PLAIN/LOGIN/CRAM-MD5; a response "b2s=" succeeds, "*"-free
+ * others fail, and one in three exchanges asks for another round first. */
+static const struct auth_mech fz_mechs[] = {{"PLAIN", true}, {"LOGIN", true}, {"CRAM-MD5", false}};
+
+static size_t fz_auth_mechs(void *ctx, const struct auth_mech **m)
+{
+	(void)ctx;
+	*m = fz_mechs;
+	return 3;
+}
+
+static void fz_auth_answer(struct fz *f, const char *resp)
+{
+	f->auth_pending = true;
+	if (resp == NULL || (f->auth_rounds++ % 3 == 0 && f->auth_rounds < 50)) {
+		f->auth_result = AUTH_RESULT_CONTINUE;
+		f->auth_data = "VXNlcm5hbWU6";
+	} else if (strcmp(resp, "b2s=") == 0) {
+		f->auth_result = AUTH_RESULT_OK;
+		f->auth_data = "bob@example.org";
+	} else if (strcmp(resp, "ZG93bg==") == 0) {
+		f->auth_result = AUTH_RESULT_TEMPFAIL;
+		f->auth_data = NULL;
+	} else {
+		f->auth_result = AUTH_RESULT_FAIL;
+		f->auth_data = NULL;
+	}
+}
+
+static struct auth_request *fz_auth_begin(void *ctx, const struct auth_request_info *info,
+                                          auth_callback_t *cb, void *cbctx)
+{
+	struct fz *f = ctx;
+	f->auth_cb = cb;
+	f->auth_ctx = cbctx;
+	fz_auth_answer(f, info->initial_response_b64);
+	return (struct auth_request *)f;
+}
+
+static void fz_auth_cont(struct auth_request *req, const char *resp)
+{
+	fz_auth_answer((struct fz *)req, resp);
+}
+
+static void fz_auth_abort(struct auth_request **req)
+{
+	((struct fz *)*req)->auth_pending = false;
+	*req = NULL;
+}
+
+static const struct smtp_auth_ops fz_auth = {fz_auth_mechs, fz_auth_begin, fz_auth_cont,
+                                             fz_auth_abort};
+
 static void fz_pump(struct fz *f)
 {
-	for (int i = 0; i < 1000 && f->pending > 0 && f->s != NULL; i++) {
-		const char *r = f->pending_reply[0];
-		memmove(f->pending_reply, f->pending_reply + 1,
-		        (size_t)(f->pending - 1) * sizeof(char *));
-		f->pending--;
-		smtp_session_delivery_reply(f->s, r);
+	/* Backends answer from the loop, in any order that can happen for real. */
+	for (int i = 0; i < 5000 && f->s != NULL; i++) {
+		if (f->auth_pending) {
+			f->auth_pending = false;
+			f->auth_cb(f->auth_result, f->auth_data, f->auth_ctx);
+		} else if (f->timer) {
+			f->timer = false;
+			smtp_session_timer(f->s);
+		} else if (f->pending > 0) {
+			const char *r = f->pending_reply[0];
+			memmove(f->pending_reply, f->pending_reply + 1,
+			        (size_t)(f->pending - 1) * sizeof(char *));
+			f->pending--;
+			smtp_session_delivery_reply(f->s, r);
+		} else {
+			break;
+		}
 	}
 }
 
@@ -160,6 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&in, 4096);
 	f.s = smtp_session_new(&set, &client, &fz_io, &f);
 	smtp_session_set_delivery(f.s, &fz_dlv, &f);
+	smtp_session_set_auth(f.s, &fz_auth, &f);
 	smtp_session_start(f.s);
 	for (size_t off = 1; off < size && !f.closed;) {
 		size_t n = size - off < step ? size - off : step;
