@@ -1,7 +1,10 @@
 /*
- * LMTP client towards deliverd, one connection per SMTP transaction (see lmtp_client.h).
- * The state of a transaction is a queue of answers owed to the session; replies from
- * deliverd pop it in order. Errors fill every owed answer with 451 4.3.0.
+ * LMTP client towards deliverd (see lmtp_client.h). A transaction (struct lmtp_tx) rides
+ * on one LMTP connection (struct lmtp_conn); the connection owes replies in order
+ * (a small queue, plus a count for the per-recipient replies after the final dot).
+ * After a clean transaction the connection is RSET and kept in a small idle pool, so the
+ * next transaction starts with MAIL instead of connect + greeting + LHLO. Any failure
+ * fills every reply the session still waits for with 451 4.3.0, delivered from the loop.
  */
 #include "lmtp_client.h"
 
@@ -16,57 +19,46 @@
 
 #define LMTP_FAIL_REPLY "451 4.3.0 Error: delivery service unavailable, try again later"
 #define LMTP_MAX_LINE 4096
+#define LMTP_EXPECT_MAX 16
 
 enum expect {
-	EXPECT_GREETING, /* internal */
-	EXPECT_LHLO,     /* internal */
+	EXPECT_GREETING, /* internal; stands for the session's MAIL reply until LHLO is done */
+	EXPECT_LHLO,     /* internal; likewise */
 	EXPECT_SESSION,  /* one reply for the session */
 	EXPECT_RCPT,     /* the same, and a 2xx counts an accepted recipient */
+	EXPECT_RSET,     /* internal: back to the pool */
 	EXPECT_QUIT,     /* internal, ignored */
+};
+
+struct lmtp_tx;
+
+struct lmtp_conn {
+	struct lmtp_client_config *cfg;
+	struct conn *conn;
+	struct lmtp_tx *tx; /* NULL when idle */
+	struct lmtp_conn *next_idle;
+	bool connected, greeted, closing, pooled;
+	unsigned caps;
+	enum expect expect[LMTP_EXPECT_MAX];
+	size_t n_expect;
+	size_t end_owed; /* per-recipient replies owed after the final dot */
+	size_t accepted; /* recipients deliverd accepted in this transaction */
+	bool at_bol, in_data;
+	struct buf reply;
 };
 
 struct lmtp_tx {
 	struct lmtp_client_config *cfg;
 	struct smtp_session *session; /* NULL once freed by the session */
-	struct conn *conn;
+	struct lmtp_conn *lc;         /* NULL once the connection is gone */
 	uv_timer_t defer;
-	int handles; /* open libuv handles that must close before the memory goes */
-	bool failed, connected, closing;
-	unsigned caps;
-	char *mail_line;
-	/* The session sends one command at a time, so at most a handful of replies are
-	 * owed in order; the per-recipient replies after the final dot are a count. */
-	enum expect expect[16];
-	size_t n_expect;
-	size_t end_owed;
 	size_t synthetic; /* failure replies still to deliver from the timer */
-	bool at_bol;
-	bool in_data;
-	size_t accepted;  /* recipients deliverd accepted: replies owed after the dot */
-	struct buf reply; /* multi-line reply text being collected (last line kept) */
+	bool failed;
+	size_t accepted; /* recipients deliverd accepted (also known once lc is gone) */
+	char *mail_line;
 };
 
-static void tx_release(struct lmtp_tx *tx)
-{
-	if (--tx->handles > 0)
-		return;
-	free(tx->mail_line);
-	buf_free(&tx->reply);
-	free(tx);
-}
-
-static void on_defer_closed(uv_handle_t *h)
-{
-	tx_release(h->data);
-}
-
-static void push(struct lmtp_tx *tx, enum expect e)
-{
-	if (tx->n_expect == sizeof(tx->expect) / sizeof(tx->expect[0]))
-		log_panic("lmtp client: more than %zu replies owed",
-		          sizeof(tx->expect) / sizeof(tx->expect[0]));
-	tx->expect[tx->n_expect++] = e;
-}
+/* --- failure replies, always from the loop -------------------------------------------- */
 
 static void on_defer(uv_timer_t *t)
 {
@@ -79,7 +71,6 @@ static void on_defer(uv_timer_t *t)
 	tx->synthetic = 0;
 }
 
-/* Owe the session `n` failure replies, delivered from the loop. */
 static void owe_failures(struct lmtp_tx *tx, size_t n)
 {
 	tx->synthetic += n;
@@ -87,45 +78,84 @@ static void owe_failures(struct lmtp_tx *tx, size_t n)
 		uv_timer_start(&tx->defer, on_defer, 0, 0);
 }
 
-static void tx_fail(struct lmtp_tx *tx, const char *why)
+/* The connection failed or went away: every reply its transaction waits for fails. */
+static void lc_detach_failed(struct lmtp_conn *lc, const char *why)
 {
-	if (tx->failed)
-		return;
-	tx->failed = true;
-	if (tx->session != NULL)
-		log_warn("delivery service: %s", why);
-	/* The greeting and LHLO stand for the MAIL reply the session waits for. */
+	struct lmtp_tx *tx = lc->tx;
 	size_t owed = 0;
 	bool mail_counted = false;
-	for (size_t i = 0; i < tx->n_expect; i++) {
-		if (tx->expect[i] == EXPECT_SESSION || tx->expect[i] == EXPECT_RCPT)
+
+	if (tx == NULL)
+		return;
+	for (size_t i = 0; i < lc->n_expect; i++) {
+		if (lc->expect[i] == EXPECT_SESSION || lc->expect[i] == EXPECT_RCPT) {
 			owed++;
-		else if ((tx->expect[i] == EXPECT_GREETING || tx->expect[i] == EXPECT_LHLO) &&
-		         !mail_counted) {
+		} else if ((lc->expect[i] == EXPECT_GREETING || lc->expect[i] == EXPECT_LHLO) &&
+		           !mail_counted) {
 			owed++;
 			mail_counted = true;
 		}
 	}
-	owed += tx->end_owed;
-	tx->n_expect = 0;
-	tx->end_owed = 0;
+	owed += lc->end_owed;
+	lc->n_expect = 0;
+	lc->end_owed = 0;
+	lc->tx = NULL;
+	tx->lc = NULL;
+	tx->failed = true;
+	if (tx->session != NULL)
+		log_warn("delivery service: %s", why);
 	owe_failures(tx, owed);
-	if (tx->conn != NULL && !tx->closing) {
-		tx->closing = true;
-		conn_abort(tx->conn);
+}
+
+static void pool_remove(struct lmtp_conn *lc)
+{
+	struct lmtp_conn **p = &lc->cfg->idle;
+
+	if (!lc->pooled)
+		return;
+	for (; *p != NULL; p = &(*p)->next_idle) {
+		if (*p == lc) {
+			*p = lc->next_idle;
+			lc->cfg->n_idle--;
+			break;
+		}
+	}
+	lc->pooled = false;
+	lc->next_idle = NULL;
+}
+
+static void lc_fail(struct lmtp_conn *lc, const char *why)
+{
+	lc_detach_failed(lc, why);
+	pool_remove(lc);
+	if (!lc->closing) {
+		lc->closing = true;
+		conn_abort(lc->conn);
 	}
 }
 
-static void send_line(struct lmtp_tx *tx, const char *line, enum expect e)
+static void push(struct lmtp_conn *lc, enum expect e)
 {
-	if (tx->failed) {
-		if (e == EXPECT_SESSION || e == EXPECT_RCPT)
-			owe_failures(tx, 1);
+	if (lc->n_expect == LMTP_EXPECT_MAX)
+		log_panic("lmtp client: more than %d replies owed", LMTP_EXPECT_MAX);
+	lc->expect[lc->n_expect++] = e;
+}
+
+static void lc_send(struct lmtp_conn *lc, const char *line, enum expect e)
+{
+	push(lc, e);
+	if (conn_printf(lc->conn, "%s\r\n", line) < 0)
+		lc_fail(lc, "write to deliverd failed");
+}
+
+/* Sends a line for the transaction, or owes a failure when it has no connection. */
+static void tx_send(struct lmtp_tx *tx, const char *line, enum expect e)
+{
+	if (tx->lc == NULL) {
+		owe_failures(tx, 1);
 		return;
 	}
-	push(tx, e);
-	if (conn_printf(tx->conn, "%s\r\n", line) < 0)
-		tx_fail(tx, "write to deliverd failed");
+	lc_send(tx->lc, line, e);
 }
 
 static unsigned parse_cap(const char *text)
@@ -184,50 +214,64 @@ char *lmtp_filter_params(const char *line, unsigned caps)
 	return buf_steal(&b);
 }
 
-/* One complete reply (last line in text) arrived for the head of the queue. */
-static void on_reply(struct lmtp_tx *tx, int code, const char *text)
+static void send_mail(struct lmtp_conn *lc)
 {
-	if (tx->end_owed > 0) {
-		/* RFC 2033 4.2: one reply per accepted recipient after the final dot. */
-		tx->end_owed--;
-		if (tx->session != NULL)
-			smtp_session_delivery_reply(tx->session, text);
+	char *line = lmtp_filter_params(lc->tx->mail_line, lc->caps);
+	lc_send(lc, line, EXPECT_SESSION);
+	free(line);
+}
+
+/* One complete reply (its last line in text) for the head of the queue. */
+static void on_reply(struct lmtp_conn *lc, int code, const char *text)
+{
+	if (lc->end_owed > 0) {
+		/* RFC 2033 4.2: one reply per accepted recipient after the final dot, before
+		 * anything sent later. */
+		lc->end_owed--;
+		if (lc->tx != NULL && lc->tx->session != NULL)
+			smtp_session_delivery_reply(lc->tx->session, text);
 		return;
 	}
-	if (tx->n_expect == 0) {
-		tx_fail(tx, "unexpected reply from deliverd");
+	if (lc->n_expect == 0) {
+		lc_fail(lc, "unexpected reply from deliverd");
 		return;
 	}
-	enum expect e = tx->expect[0];
-	memmove(tx->expect, tx->expect + 1, (tx->n_expect - 1) * sizeof(tx->expect[0]));
-	tx->n_expect--;
+	enum expect e = lc->expect[0];
+	memmove(lc->expect, lc->expect + 1, (lc->n_expect - 1) * sizeof(lc->expect[0]));
+	lc->n_expect--;
 	switch (e) {
 	case EXPECT_GREETING:
 		if (code != 220) {
-			tx_fail(tx, "deliverd greeting refused");
+			lc_fail(lc, "deliverd greeting refused");
 			return;
 		}
-		push(tx, EXPECT_LHLO);
-		if (conn_printf(tx->conn, "LHLO %s\r\n", tx->cfg->hostname) < 0)
-			tx_fail(tx, "write to deliverd failed");
+		push(lc, EXPECT_LHLO);
+		if (conn_printf(lc->conn, "LHLO %s\r\n", lc->cfg->hostname) < 0)
+			lc_fail(lc, "write to deliverd failed");
 		break;
-	case EXPECT_LHLO: {
+	case EXPECT_LHLO:
 		if (code != 250) {
-			tx_fail(tx, "LHLO refused by deliverd");
+			lc_fail(lc, "LHLO refused by deliverd");
 			return;
 		}
-		char *line = lmtp_filter_params(tx->mail_line, tx->caps);
-		send_line(tx, line, EXPECT_SESSION);
-		free(line);
+		lc->greeted = true;
+		if (lc->tx != NULL)
+			send_mail(lc);
 		break;
-	}
 	case EXPECT_RCPT:
-		if (code / 100 == 2)
-			tx->accepted++;
+		if (code / 100 == 2) {
+			lc->accepted++;
+			if (lc->tx != NULL)
+				lc->tx->accepted++;
+		}
 		/* fall through */
 	case EXPECT_SESSION:
-		if (tx->session != NULL)
-			smtp_session_delivery_reply(tx->session, text);
+		if (lc->tx != NULL && lc->tx->session != NULL)
+			smtp_session_delivery_reply(lc->tx->session, text);
+		break;
+	case EXPECT_RSET:
+		if (code != 250)
+			lc_fail(lc, "RSET refused by deliverd");
 		break;
 	case EXPECT_QUIT:
 		break;
@@ -236,19 +280,19 @@ static void on_reply(struct lmtp_tx *tx, int code, const char *text)
 
 static void on_open(struct conn *c)
 {
-	struct lmtp_tx *tx = conn_data(c);
-	tx->connected = true;
+	struct lmtp_conn *lc = conn_data(c);
+	lc->connected = true;
 }
 
 static void on_data(struct conn *c, struct buf *in)
 {
-	struct lmtp_tx *tx = conn_data(c);
+	struct lmtp_conn *lc = conn_data(c);
 
-	while (!tx->failed && in->len > 0) {
+	while (!lc->closing && in->len > 0) {
 		const char *lf = memchr(in->data, '\n', in->len);
 		if (lf == NULL) {
 			if (in->len > LMTP_MAX_LINE)
-				tx_fail(tx, "reply line from deliverd too long");
+				lc_fail(lc, "reply line from deliverd too long");
 			return;
 		}
 		size_t n = (size_t)(lf - in->data);
@@ -257,45 +301,47 @@ static void on_data(struct conn *c, struct buf *in)
 		if (n < 3 || !isdigit((unsigned char)in->data[0]) ||
 		    !isdigit((unsigned char)in->data[1]) || !isdigit((unsigned char)in->data[2]) ||
 		    (n > 3 && in->data[3] != ' ' && in->data[3] != '-')) {
-			tx_fail(tx, "malformed reply from deliverd");
+			lc_fail(lc, "malformed reply from deliverd");
 			return;
 		}
 		bool more = n > 3 && in->data[3] == '-';
 		int code =
 		    (in->data[0] - '0') * 100 + (in->data[1] - '0') * 10 + (in->data[2] - '0');
-		buf_reset(&tx->reply);
-		buf_append(&tx->reply, in->data, n);
-		if (tx->n_expect > 0 && tx->expect[0] == EXPECT_LHLO && n > 4)
-			tx->caps |= parse_cap(buf_cstr(&tx->reply) + 4);
+		buf_reset(&lc->reply);
+		buf_append(&lc->reply, in->data, n);
+		if (lc->n_expect > 0 && lc->expect[0] == EXPECT_LHLO && n > 4)
+			lc->caps |= parse_cap(buf_cstr(&lc->reply) + 4);
 		buf_consume(in, (size_t)(lf - in->data) + 1);
 		if (!more)
-			on_reply(tx, code, buf_cstr(&tx->reply));
+			on_reply(lc, code, buf_cstr(&lc->reply));
 	}
-	if (tx->failed)
+	if (lc->closing)
 		buf_reset(in);
 }
 
 static void on_drain(struct conn *c)
 {
-	struct lmtp_tx *tx = conn_data(c);
-	if (tx->session != NULL)
-		smtp_session_delivery_drained(tx->session);
+	struct lmtp_conn *lc = conn_data(c);
+	if (lc->tx != NULL && lc->tx->session != NULL)
+		smtp_session_delivery_drained(lc->tx->session);
 }
 
 static void on_timeout(struct conn *c)
 {
-	tx_fail(conn_data(c), "timeout waiting for deliverd");
+	struct lmtp_conn *lc = conn_data(c);
+	lc_fail(lc, lc->tx != NULL ? "timeout waiting for deliverd" : "idle");
 }
 
 static void on_close(struct conn *c)
 {
-	struct lmtp_tx *tx = conn_data(c);
+	struct lmtp_conn *lc = conn_data(c);
 
-	if (!tx->connected && tx->session != NULL)
-		log_warn("cannot connect to deliverd at %s", tx->cfg->socket_path);
-	tx->conn = NULL;
-	tx_fail(tx, "connection to deliverd lost");
-	tx_release(tx);
+	if (!lc->connected && lc->tx != NULL && lc->tx->session != NULL)
+		log_warn("cannot connect to deliverd at %s", lc->cfg->socket_path);
+	lc_detach_failed(lc, "connection to deliverd lost");
+	pool_remove(lc);
+	buf_free(&lc->reply);
+	free(lc);
 }
 
 static const struct conn_ops lmtp_conn_ops = {
@@ -306,92 +352,117 @@ static const struct conn_ops lmtp_conn_ops = {
     .on_close = on_close,
 };
 
-static struct conn *connect_to(struct lmtp_tx *tx)
+static struct lmtp_conn *lc_connect(struct lmtp_client_config *cfg)
 {
-	const char *path = tx->cfg->socket_path;
+	const char *path = cfg->socket_path;
+	struct lmtp_conn *lc = xcalloc(1, sizeof(*lc));
 	struct conn_limits limits = {
 	    .max_input = 64 * 1024,
 	    .max_output = 4 * 1024 * 1024,
 	    .output_lowat = 256 * 1024,
-	    .idle_ms = tx->cfg->timeout_ms,
+	    .idle_ms = cfg->timeout_ms,
 	};
 
+	lc->cfg = cfg;
+	buf_init(&lc->reply, LMTP_MAX_LINE);
+	push(lc, EXPECT_GREETING);
 	if (strncmp(path, "unix:", 5) == 0)
 		path += 5;
-	if (path[0] != '/') {
+	const char *colon = strrchr(path, ':');
+	if (path[0] != '/' && colon != NULL) {
 		/* "127.0.0.1:24" */
-		const char *colon = strrchr(path, ':');
-		if (colon != NULL) {
-			char *ip = xstrndup(path, (size_t)(colon - path));
-			struct conn *c = conn_connect_tcp(tx->cfg->loop, ip, atoi(colon + 1),
-			                                  &lmtp_conn_ops, &limits, tx);
-			free(ip);
-			return c;
-		}
+		char *ip = xstrndup(path, (size_t)(colon - path));
+		lc->conn =
+		    conn_connect_tcp(cfg->loop, ip, atoi(colon + 1), &lmtp_conn_ops, &limits, lc);
+		free(ip);
+	} else {
+		lc->conn = conn_connect_unix(cfg->loop, path, &lmtp_conn_ops, &limits, lc);
 	}
-	return conn_connect_unix(tx->cfg->loop, path, &lmtp_conn_ops, &limits, tx);
+	if (lc->conn == NULL) {
+		buf_free(&lc->reply);
+		free(lc);
+		return NULL;
+	}
+	return lc;
 }
+
+/* --- the session's delivery backend ---------------------------------------------------- */
 
 static void *lmtp_begin(void *ctx, struct smtp_session *s, const char *mail_line)
 {
+	struct lmtp_client_config *cfg = ctx;
 	struct lmtp_tx *tx = xcalloc(1, sizeof(*tx));
+	struct lmtp_conn *lc;
 
-	tx->cfg = ctx;
+	tx->cfg = cfg;
 	tx->session = s;
 	tx->mail_line = xstrdup(mail_line);
-	tx->at_bol = true;
-	buf_init(&tx->reply, LMTP_MAX_LINE);
-	uv_timer_init(tx->cfg->loop, &tx->defer);
+	uv_timer_init(cfg->loop, &tx->defer);
 	tx->defer.data = tx;
-	tx->handles = 1;
-	push(tx, EXPECT_GREETING);
-	tx->conn = connect_to(tx);
-	if (tx->conn == NULL) {
-		log_warn("cannot connect to deliverd at %s", tx->cfg->socket_path);
-		tx_fail(tx, "connect failed");
+
+	lc = cfg->idle;
+	if (lc != NULL) {
+		pool_remove(lc);
+		conn_set_idle_timeout(lc->conn, cfg->timeout_ms);
 	} else {
-		tx->handles++;
+		lc = lc_connect(cfg);
 	}
+	if (lc == NULL) {
+		log_warn("cannot connect to deliverd at %s", cfg->socket_path);
+		tx->failed = true;
+		owe_failures(tx, 1);
+		return tx;
+	}
+	lc->tx = tx;
+	tx->lc = lc;
+	lc->accepted = 0;
+	lc->at_bol = true;
+	lc->in_data = false;
+	if (lc->greeted)
+		send_mail(lc);
 	return tx;
 }
 
 static void lmtp_rcpt(void *t, const char *rcpt_line)
 {
 	struct lmtp_tx *tx = t;
-	char *line = lmtp_filter_params(rcpt_line, tx->caps);
-	send_line(tx, line, EXPECT_RCPT);
+	char *line = lmtp_filter_params(rcpt_line, tx->lc != NULL ? tx->lc->caps : 0);
+	tx_send(tx, line, EXPECT_RCPT);
 	free(line);
 }
 
 static void lmtp_data(void *t)
 {
 	struct lmtp_tx *tx = t;
-	tx->in_data = true;
-	tx->at_bol = true;
-	send_line(tx, "DATA", EXPECT_SESSION);
+	if (tx->lc != NULL) {
+		tx->lc->in_data = true;
+		tx->lc->at_bol = true;
+	}
+	tx_send(tx, "DATA", EXPECT_SESSION);
 }
 
 static int lmtp_write(void *t, const char *data, size_t len)
 {
 	struct lmtp_tx *tx = t;
+	struct lmtp_conn *lc = tx->lc;
 	int r = 0;
 
-	if (tx->failed || tx->conn == NULL)
+	if (lc == NULL || lc->closing)
 		return -1;
 	/* RFC 5321 4.5.2: a line starting with '.' gets another one. */
 	while (len > 0) {
-		if (tx->at_bol && data[0] == '.') {
-			if (conn_write(tx->conn, ".", 1) < 0)
-				return -1;
+		if (lc->at_bol && data[0] == '.' && conn_write(lc->conn, ".", 1) < 0) {
+			lc_fail(lc, "write to deliverd failed");
+			return -1;
 		}
 		const char *lf = memchr(data, '\n', len);
 		size_t n = lf != NULL ? (size_t)(lf - data) + 1 : len;
-		r = conn_write(tx->conn, data, n);
+		r = conn_write(lc->conn, data, n);
 		if (r < 0) {
-			tx_fail(tx, "write to deliverd failed");
+			lc_fail(lc, "write to deliverd failed");
 			return -1;
 		}
-		tx->at_bol = lf != NULL;
+		lc->at_bol = lf != NULL;
 		data += n;
 		len -= n;
 	}
@@ -401,37 +472,83 @@ static int lmtp_write(void *t, const char *data, size_t len)
 static void lmtp_end(void *t)
 {
 	struct lmtp_tx *tx = t;
+	struct lmtp_conn *lc = tx->lc;
+
 	/* The message ends with CRLF (headers.c makes sure of it). */
-	tx->in_data = false;
-	if (tx->failed) {
+	if (lc == NULL) {
+		/* The session waits for one reply per recipient it was told was accepted. */
 		owe_failures(tx, tx->accepted);
 		return;
 	}
-	/* RFC 2033 4.2: one reply per accepted recipient, in RCPT order. */
-	tx->end_owed = tx->accepted;
-	if (conn_write_str(tx->conn, ".\r\n") < 0)
-		tx_fail(tx, "write to deliverd failed");
+	lc->in_data = false;
+	lc->end_owed = lc->accepted;
+	if (conn_write_str(lc->conn, ".\r\n") < 0)
+		lc_fail(lc, "write to deliverd failed");
+}
+
+static void on_tx_closed(uv_handle_t *h)
+{
+	struct lmtp_tx *tx = h->data;
+	free(tx->mail_line);
+	free(tx);
+}
+
+/* May the connection serve another transaction? */
+static bool lc_reusable(const struct lmtp_conn *lc)
+{
+	return !lc->closing && lc->greeted && !lc->in_data && lc->n_expect == 0 &&
+	       lc->end_owed == 0 && lc->cfg->n_idle < lc->cfg->max_idle;
 }
 
 static void lmtp_free(void *t)
 {
 	struct lmtp_tx *tx = t;
+	struct lmtp_conn *lc = tx->lc;
 
 	tx->session = NULL;
 	uv_timer_stop(&tx->defer);
-	if (tx->conn != NULL && !tx->closing) {
-		tx->closing = true;
-		if (tx->in_data) {
-			/* Mid-message: drop the connection so deliverd never sees a final dot
-			 * and stores nothing. */
-			conn_abort(tx->conn);
-		} else {
-			push(tx, EXPECT_QUIT);
-			conn_write_str(tx->conn, "QUIT\r\n");
-			conn_close(tx->conn);
+	if (lc != NULL) {
+		lc->tx = NULL;
+		tx->lc = NULL;
+		if (lc_reusable(lc)) {
+			/* Pooled at once: the next MAIL is pipelined behind the RSET, whose
+			 * reply (on_reply) must be 250 or the connection fails. */
+			lc_send(lc, "RSET", EXPECT_RSET);
+			if (!lc->closing) {
+				conn_set_idle_timeout(lc->conn, lc->cfg->idle_ms);
+				lc->next_idle = lc->cfg->idle;
+				lc->cfg->idle = lc;
+				lc->cfg->n_idle++;
+				lc->pooled = true;
+			}
+		} else if (!lc->closing) {
+			lc->closing = true;
+			if (lc->in_data) {
+				/* Mid-message: drop the connection so deliverd never sees a final
+				 * dot and stores nothing. */
+				conn_abort(lc->conn);
+			} else {
+				push(lc, EXPECT_QUIT);
+				conn_write_str(lc->conn, "QUIT\r\n");
+				conn_close(lc->conn);
+			}
 		}
 	}
-	uv_close((uv_handle_t *)&tx->defer, on_defer_closed);
+	uv_close((uv_handle_t *)&tx->defer, on_tx_closed);
+}
+
+void lmtp_client_close_idle(struct lmtp_client_config *cfg)
+{
+	while (cfg->idle != NULL) {
+		struct lmtp_conn *lc = cfg->idle;
+		pool_remove(lc);
+		if (!lc->closing) {
+			lc->closing = true;
+			push(lc, EXPECT_QUIT);
+			conn_write_str(lc->conn, "QUIT\r\n");
+			conn_close(lc->conn);
+		}
+	}
 }
 
 const struct smtp_delivery_ops lmtp_delivery_ops = {

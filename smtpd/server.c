@@ -295,6 +295,8 @@ static int smtpd_setup(uv_loop_t *loop, const struct config *cfg, char **error_r
 	server.lmtp.socket_path = server.lmtp_socket;
 	server.lmtp.hostname = server.hostname;
 	server.lmtp.timeout_ms = config_time_ms(cfg, "smtpd", "lmtp_timeout");
+	server.lmtp.max_idle = (unsigned)config_int(cfg, "smtpd", "lmtp_pool_size");
+	server.lmtp.idle_ms = config_time_ms(cfg, "smtpd", "lmtp_idle_timeout");
 	server.auth = auth_client_new(loop, config_str(cfg, "smtpd", "auth_socket"));
 	auth_client_connect(server.auth);
 	if (start_listeners(cfg, "smtp_listen", SMTP_ROLE_SMTP, error_r) < 0 ||
@@ -325,6 +327,7 @@ static void smtpd_shutdown(void)
 	for (size_t i = 0; i < server.n_listeners; i++)
 		listener_stop(server.listeners[i]);
 	server.shutting_down = true;
+	lmtp_client_close_idle(&server.lmtp);
 	if (server.n_conns == 0 && server.auth != NULL)
 		auth_client_free(&server.auth);
 }

@@ -18,7 +18,7 @@ struct lsrv {
 	struct buf wire; /* everything the server received */
 	bool in_data;
 	unsigned accepted;
-	bool drop_in_data, garbage;
+	bool drop_in_data, garbage, no_rset;
 	int conns, closes;
 };
 
@@ -70,6 +70,9 @@ static void ls_data(struct conn *c, struct buf *in)
 		} else if (strcmp(line, "DATA") == 0) {
 			srv.in_data = true;
 			conn_write_str(c, "354 OK\r\n");
+		} else if (strcmp(line, "RSET") == 0 && !srv.no_rset) {
+			srv.accepted = 0;
+			conn_write_str(c, "250 2.0.0 Ok\r\n");
 		} else if (strcmp(line, "QUIT") == 0) {
 			conn_write_str(c, "221 2.0.0 Bye\r\n");
 			conn_close(c);
@@ -99,6 +102,7 @@ struct env {
 
 static void env_init(struct env *e, bool with_server)
 {
+	memset(e, 0, sizeof(*e));
 	memset(&srv, 0, sizeof(srv));
 	buf_init(&srv.wire, 0);
 	uv_loop_init(&e->loop);
@@ -152,6 +156,7 @@ static char *env_talk(struct env *e, const char *text, const char *want_end)
 static void env_done(struct env *e)
 {
 	smtp_session_free(&e->h.s);
+	lmtp_client_close_idle(&e->cfg);
 	if (srv.l != NULL)
 		listener_stop(srv.l);
 	for (int i = 0; i < 200 && uv_run(&e->loop, UV_RUN_NOWAIT) != 0; i++)
@@ -277,6 +282,92 @@ static void test_many_recipients(void **state)
 	env_done(&e);
 }
 
+static void test_connection_pool(void **state)
+{
+	struct env e;
+	char *out;
+	(void)state;
+	env_init(&e, true);
+	e.cfg.max_idle = 4;
+	e.cfg.idle_ms = 60000;
+	for (int i = 0; i < 3; i++) {
+		out = env_talk(
+		    &e,
+		    i == 0 ? "HELO c\r\nMAIL FROM:<a@example.com>\r\nRCPT "
+		             "TO:<t@example.org>\r\nDATA\r\n"
+		           : "MAIL FROM:<a@example.com>\r\nRCPT TO:<t@example.org>\r\nDATA\r\n",
+		    "354 End data with <CR><LF>.<CR><LF>\r\n");
+		if (strstr(out, "354 ") == NULL)
+			fail_msg("round %d: [%s] wire [%s]", i, out, buf_cstr(&srv.wire));
+		free(out);
+		out = env_talk(&e, "x\r\n.\r\n", "\r\n");
+		assert_non_null(strstr(out, "250 2.0.0 Ok: queued as "));
+		free(out);
+	}
+	/* One connection, one LHLO, an RSET after each transaction. */
+	for (int i = 0; i < 200 && e.cfg.n_idle == 0; i++) {
+		uv_run(&e.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(srv.conns, 1);
+	const char *w = buf_cstr(&srv.wire);
+	assert_non_null(strstr(w, "\r\n.\r\nRSET\r\nMAIL FROM:<a@example.com>\r\n"));
+	assert_null(strstr(strstr(w, "LHLO") + 4, "LHLO"));
+	assert_int_equal(e.cfg.n_idle, 1);
+	/* A transaction that fails (unknown user only, then RSET by the client) also goes
+	 * back clean; a connection dropped by the server while idle leaves the pool. */
+	srv.drop_in_data = true;
+	out = env_talk(&e, "MAIL FROM:<a@example.com>\r\nRCPT TO:<t@example.org>\r\nDATA\r\n",
+	               "<CR><LF>\r\n");
+	free(out);
+	out = env_talk(&e, "x\r\n.\r\n", "later\r\n");
+	assert_true(strncmp(out, "451 4.3.0 ", 10) == 0);
+	free(out);
+	srv.drop_in_data = false;
+	out = env_talk(&e, "MAIL FROM:<a@example.com>\r\nRCPT TO:<t@example.org>\r\nDATA\r\n",
+	               "354 End data with <CR><LF>.<CR><LF>\r\n");
+	free(out);
+	out = env_talk(&e, "y\r\n.\r\n", "\r\n");
+	assert_non_null(strstr(out, "250 2.0.0 Ok: queued as "));
+	free(out);
+	assert_int_equal(srv.conns, 2);
+	/* A server that refuses RSET: the transaction that was pipelined behind it gets a
+	 * 4xx (never a 250), the connection is dropped, the next one is fresh. */
+	for (int j = 0; j < 50; j++) {
+		uv_run(&e.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	srv.no_rset = true;
+	/* Round 0 ends with a pause, so its refused RSET closes the connection before round
+	 * 1 starts (fresh connection, fine). Round 2 starts right after round 1: its MAIL
+	 * is pipelined behind the RSET that fails. Round 3 is on a fresh connection. */
+	const char *const want[] = {"250 2.0.0 Ok: queued as ", "250 2.0.0 Ok: queued as ",
+	                            "451 4.3.0 ", "250 2.0.0 Ok: queued as "};
+	for (int i = 0; i < 4; i++) {
+		out = env_talk(&e, "MAIL FROM:<a@example.com>\r\n", "\r\n");
+		if (strncmp(out, "250 2.1.0", 9) != 0) {
+			if (strncmp(out, want[i], strlen(want[i])) != 0)
+				fail_msg("no-RSET round %d: %s", i, out);
+			free(out);
+			continue;
+		}
+		free(out);
+		out = env_talk(&e, "RCPT TO:<t@example.org>\r\nDATA\r\n",
+		               "354 End data with <CR><LF>.<CR><LF>\r\n");
+		free(out);
+		out = env_talk(&e, "z\r\n.\r\n", "\r\n");
+		if (strncmp(out, want[i], strlen(want[i])) != 0)
+			fail_msg("no-RSET round %d: %s", i, out);
+		free(out);
+		for (int j = 0; j < 50 && i != 1; j++) {
+			uv_run(&e.loop, UV_RUN_NOWAIT);
+			usleep(1000);
+		}
+	}
+	assert_int_equal(srv.conns, 4);
+	env_done(&e);
+}
+
 static void test_filter_params(void **state)
 {
 	(void)state;
@@ -295,7 +386,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_delivery_over_lmtp), cmocka_unit_test(test_deliverd_down),
 	    cmocka_unit_test(test_drop_mid_message),   cmocka_unit_test(test_garbage_reply),
-	    cmocka_unit_test(test_many_recipients),    cmocka_unit_test(test_filter_params),
+	    cmocka_unit_test(test_many_recipients),    cmocka_unit_test(test_connection_pool),
+	    cmocka_unit_test(test_filter_params),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
