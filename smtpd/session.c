@@ -165,8 +165,11 @@ void smtp_log_reject(struct smtp_session *s, const char *verb, const char *reply
 	struct buf b;
 
 	buf_init(&b, 0);
-	buf_printf(&b, "%s: reject: %s from %s: %s;", s->in_tx ? s->tx.queue_id : "NOQUEUE", verb,
-	           s->client_name, r);
+	/* As Postfix: the queue id appears once a recipient was accepted (when Postfix
+	 * would have created its queue file), NOQUEUE before. */
+	buf_printf(&b, "%s: reject: %s from %s: %s;",
+	           s->in_tx && s->tx.n_rcpts > 0 ? s->tx.queue_id : "NOQUEUE", verb, s->client_name,
+	           r);
 	if (from != NULL)
 		buf_printf(&b, " from=<%s>", from);
 	if (to != NULL)

@@ -86,8 +86,7 @@ def test_unknown_user_refused_at_rcpt(stack):
         assert s.mail("a@example.com")[0] == 250
         code, msg = s.rcpt("nobody-here@example.org")
         assert code == 550 and msg.startswith(b"5.1.1"), (code, msg)
-    assert "NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 " in stack.log("smtpd") \
-        or ": reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 " in stack.log("smtpd")
+    assert "NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 550 5.1.1 " in stack.log("smtpd")
 
 
 @pytest.mark.parametrize("mech", ["PLAIN", "LOGIN"])
@@ -224,9 +223,8 @@ def test_relay_matrix(stack):
         assert not (code == 554 and b"Relay access denied" in msg), (args, code, msg)
     log = stack.log("smtpd")
     assert ("NOQUEUE: reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 "
-            "<victim@elsewhere.test>: Relay access denied;") in log or \
-        ": reject: RCPT from unknown[127.0.0.1]: 554 5.7.1 <victim@elsewhere.test>: " \
-        "Relay access denied;" in log
+            "<victim@elsewhere.test>: Relay access denied; from=<someone@example.com> "
+            "to=<victim@elsewhere.test> proto=ESMTP helo=<x>") in log
 
 
 def test_smuggling_end_to_end(stack):
