@@ -57,8 +57,10 @@ void smtp_msg_begin(struct smtp_msg *m, const struct smtp_msg_info *info, smtp_m
 
 	/* RFC 5321 4.4; the TLS and auth comments follow Postfix's layout. */
 	buf_init(&r, 0);
-	buf_printf(&r, "Received: from %s (unknown [%s])\r\n",
-	           i->helo != NULL ? i->helo : "unknown", i->client_ip);
+	/* RFC 5321 4.1.3: an IPv6 address literal is tagged "IPv6:". */
+	buf_printf(&r, "Received: from %s (unknown [%s%s])\r\n",
+	           i->helo != NULL ? i->helo : "unknown",
+	           strchr(i->client_ip, ':') != NULL ? "IPv6:" : "", i->client_ip);
 	if (i->tls_version != NULL)
 		buf_printf(&r, "\t(using %s with cipher %s)\r\n", i->tls_version,
 		           i->tls_cipher != NULL ? i->tls_cipher : "unknown");

@@ -167,6 +167,23 @@ static void test_headers(void **state)
 	                    "Received: from client (unknown [192.0.2.9])\r\n\tby "
 	                    "mx.example.org (tern) with ESMTP id ABC123; ",
 	                    90) == 0);
+	/* IPv6 clients are written as RFC 5321 address literals. */
+	{
+		struct smtp_msg m6;
+		struct smtp_msg_info i6 = {.hostname = "h",
+		                           .helo = "c",
+		                           .client_ip = "2001:db8::7",
+		                           .protocol = "ESMTP",
+		                           .queue_id = "Q",
+		                           .max_header_size = 100,
+		                           .max_message_size = 100};
+		const char *want6 = "Received: from c (unknown [IPv6:2001:db8::7])\r\n";
+		buf_reset(&out);
+		smtp_msg_begin(&m6, &i6, collect, &out);
+		smtp_msg_end(&m6);
+		smtp_msg_free(&m6);
+		assert_true(strncmp(buf_cstr(&out), want6, strlen(want6)) == 0);
+	}
 	/* No empty line: the separator is put in before the first non-header line. */
 	const char *m = run_msg(&out, false, 1000, "Hello there\r\n", 3, &e);
 	assert_string_equal(m, "\r\nHello there\r\n");
