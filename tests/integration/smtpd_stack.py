@@ -25,6 +25,14 @@ def free_port():
     return port
 
 
+def free_port6():
+    s = socket.socket(socket.AF_INET6)
+    s.bind(("::1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_for(pred, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -66,6 +74,7 @@ class Stack:
         os.makedirs(self.mail_root, mode=0o755)
         os.makedirs(os.path.join(self.tmp, "state"), mode=0o755)
         self.ports = {k: free_port() for k in ("smtp", "submission", "submissions")}
+        self.ports["smtp6"] = free_port6()
         self.procs = {}
         self.logs = {}
         user = pwd.getpwuid(os.getuid()).pw_name if os.getuid() != 0 else "nobody"
@@ -106,7 +115,7 @@ vmail_user = {user}
 shutdown_timeout = 2s
 
 [smtpd]
-smtp_listen = 127.0.0.1:{self.ports['smtp']}
+smtp_listen = 127.0.0.1:{self.ports['smtp']}, [::1]:{self.ports['smtp6']}
 submission_listen = 127.0.0.1:{self.ports['submission']}
 submissions_listen = 127.0.0.1:{self.ports['submissions']}
 command_timeout = {command_timeout}

@@ -80,6 +80,21 @@ def test_smtplib_plain_25_8bit_and_utf8(stack):
     assert b" with UTF8SMTP id " in data
 
 
+def test_ipv6_client(stack):
+    m = marker()
+    with smtplib.SMTP("::1", stack.ports["smtp6"], timeout=10) as s:
+        s.ehlo("v6.example")
+        code, msg = s.mail("a@example.com")
+        assert code == 250
+        code, msg = s.rcpt("x@elsewhere.test")  # ::1 is not in this test's mynetworks
+        assert code == 554 and b"Relay access denied" in msg
+        s.rset()
+        s.sendmail("a@example.com", ["tester@example.org"], b"Subject: v6\r\n\r\n" + m + b"\r\n")
+    data = stack.wait_for_mail("tester@example.org", m)
+    assert b"Received: from v6.example (unknown [IPv6:::1])" in data
+    assert ": client=unknown[::1]" in stack.log("smtpd")
+
+
 def test_unknown_user_refused_at_rcpt(stack):
     with smtplib.SMTP("127.0.0.1", stack.ports["smtp"], timeout=10) as s:
         s.ehlo("x")
