@@ -64,15 +64,25 @@ class Stack:
             raise RuntimeError("devstack %s failed:\n%s%s" % (args[0], p.stdout, p.stderr))
         return p
 
+    def _start_on_free_ports(self):
+        # Another test running in parallel may take a port between the check and the
+        # bind: try a few bases, bounded.
+        for attempt in range(5):
+            base = _free_port_base()
+            try:
+                return self._devstack("start", "--port-base", str(base), "--build", BUILD)
+            except RuntimeError as e:
+                if "already in use" not in str(e) or attempt == 4:
+                    raise
+
     def start(self):
-        base = _free_port_base()
         if self.extra_conf:
             # First start writes the config; stop, append, start again.
-            self._devstack("start", "--port-base", str(base), "--build", BUILD)
+            self._start_on_free_ports()
             self._devstack("stop")
             with open(os.path.join(self.dir, "tern.conf"), "a") as f:
                 f.write("\n" + self.extra_conf + "\n")
-        self._devstack("start", "--port-base", str(base), "--build", BUILD)
+        self._start_on_free_ports()
         with open(os.path.join(self.dir, "stack.env")) as f:
             for line in f:
                 line = line.strip()
