@@ -27,7 +27,7 @@
 
 #define ITERATIONS 200
 #define PER_CHILD 40
-#define MAX_SECONDS 50
+#define MAX_SECONDS 40
 
 static char root[256];
 static uint32_t uids[ITERATIONS][PER_CHILD];
