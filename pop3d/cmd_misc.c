@@ -77,6 +77,8 @@ void cmd_quit(struct pop3_session *s, const struct pop3_command *cmd)
 		s->committed = true;
 		session_reply(s, "+OK Logging out.");
 	}
+	/* The mailbox is free for the next session as soon as the changes are applied. */
+	maildrop_free(&s->md);
 	session_close(s);
 }
 

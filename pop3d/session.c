@@ -372,6 +372,9 @@ static void session_home_done(enum pop3_home_result result, const char *home, vo
 		return;
 	}
 	s->state = POP3_STATE_TRANSACTION;
+	s->msg_count = maildrop_count(s->md);
+	for (unsigned n = 1; n <= s->msg_count; n++)
+		s->mailbox_size += maildrop_size(s->md, n);
 	session_log_login(s);
 	session_reply(s, "+OK Logged in.");
 	session_resume(s);
@@ -482,16 +485,13 @@ static void session_log_disconnect(struct pop3_session *s)
 
 	buf_init(&tmp, 256);
 	if (s->state != POP3_STATE_AUTHORIZATION) {
-		unsigned count = maildrop_count(s->md);
-		unsigned long long size = 0;
-		for (unsigned n = 1; n <= count; n++)
-			size += maildrop_size(s->md, n);
 		log_info("pop3(%s)<%d><%016llx>: Disconnected: %s top=%u/%llu, retr=%u/%llu, "
 		         "del=%u/%u, size=%llu",
 		         log_safe(&tmp, s->user), (int)getpid(), (unsigned long long)s->id,
 		         s->committed ? "Logged out" : "Connection closed", s->top_count,
 		         (unsigned long long)s->top_bytes, s->retr_count,
-		         (unsigned long long)s->retr_bytes, s->expunged, count, size);
+		         (unsigned long long)s->retr_bytes, s->expunged, s->msg_count,
+		         (unsigned long long)s->mailbox_size);
 	} else if (s->auth_failures > 0) {
 		log_info("pop3-login: Disconnected (auth failed, %u attempts in %ld secs): "
 		         "user=<%s>, method=%s, rip=%s, lip=%s%s, session=<%016llx>",
