@@ -60,7 +60,7 @@ struct pop3_session {
 	uint64_t top_bytes, retr_bytes, dele_bytes;
 	bool committed;
 	unsigned expunged;
-	unsigned msg_count;    /* the snapshot, for the logout line */
+	unsigned msg_count; /* the snapshot, for the logout line */
 	uint64_t mailbox_size;
 };
 
