@@ -51,7 +51,17 @@ void listener_stop(struct listener *l);
 void *listener_ops_data(const struct conn *c);
 /* Number of open connections accepted by this listener. */
 unsigned listener_conn_count(const struct listener *l);
-/* Replaces the TLS context for new connections (SIGHUP reload of certificates). */
+/* Replaces the TLS context for new connections (SIGHUP reload of certificates). The
+ * listener holds its own reference (as it does for listener_config.tls). */
 void listener_set_tls(struct listener *l, struct tls_ctx *tls);
+
+/*
+ * Additions (net branch):
+ * The bound TCP port (useful with "127.0.0.1:0" in tests); 0 for Unix sockets.
+ */
+int listener_port(const struct listener *l);
+/* Stops the listener (if running) and frees it once its last connection has closed;
+ * *l is set to NULL. A listener only stopped stays allocated for the process's life. */
+void listener_free(struct listener **l);
 
 #endif

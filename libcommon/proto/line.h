@@ -3,6 +3,12 @@
  * LF-only auth protocol. The cap is enforced before anything is buffered further: a caller
  * gets LINE_TOO_LONG as soon as `max` bytes are present without a terminator, and then
  * skips the rest of that line with line_skip_state (below) while reporting the error.
+ *
+ * Precisely (net branch): a line of exactly `max` bytes plus its terminator is accepted;
+ * LINE_TOO_LONG comes once max + 1 bytes are present without a terminator, so the answer
+ * never depends on how the input was split. An input buffer must hold max + 2 bytes.
+ * On LINE_TOO_LONG nothing is consumed (*used_r = 0): skip with line_skip(). NUL bytes are
+ * passed through as ordinary bytes; the protocol decides about them.
  */
 #ifndef TERN_PROTO_LINE_H
 #define TERN_PROTO_LINE_H
