@@ -8,7 +8,8 @@
  *   key = value $other_key text  ($name or ${name} expands another key: first the same
  *                                 section, then global; undefined names are an error;
  *                                 expansion depth is capped to catch loops)
- *   !include conf.d/*.conf       (glob, relative to the including file, sorted; an include
+ *   !include conf.d/<glob>       (a glob such as *.conf, relative to the including file, sorted;
+ *                                 an include
  *                                 that matches nothing is fine for a glob, an error for a
  *                                 plain path; includes nest at most 8 deep)
  * Leading/trailing whitespace is trimmed; a line starting with whitespace continues the
@@ -31,6 +32,7 @@
 #include <stdio.h>
 
 struct config;
+struct cfg_section;
 
 /*
  * Loads path (NULL = built-in defaults only). On success returns 0 and *cfg_r.
@@ -67,5 +69,39 @@ const char *config_path(const struct config *cfg);
  * (`ternctl config -n`).
  */
 void config_dump(const struct config *cfg, FILE *out, bool only_changed);
+
+/* --- Additions (config branch) --- */
+
+/* Like config_load_string() for a buffer that may hold any bytes: a NUL byte is an error
+ * ("name:line: NUL byte"), not the end of the text (fuzzing, tests). */
+int config_load_data(const char *name, const void *data, size_t size, struct config **cfg_r,
+                     char **error_r);
+
+/*
+ * The general form behind every loader: validates against the given tables instead of
+ * config_sections[] (sections[0] must be the "global" section). When data is NULL the
+ * file `name` is read (NULL name = defaults only); otherwise data/size is the text and
+ * `name` the file name used in errors and as the base of relative includes. The tables
+ * must outlive the config.
+ */
+int config_load_tables(const struct cfg_section *const *sections, size_t n_sections,
+                       const char *name, const void *data, size_t size, struct config **cfg_r,
+                       char **error_r);
+
+/* Like config_dump(cfg, out, false), with each key preceded by comment lines giving its
+ * doc, type, limits and default (`ternctl config --doc`). */
+void config_dump_doc(const struct config *cfg, FILE *out);
+
+/* True when the key was set in the files (not left at its default). */
+bool config_is_set(const struct config *cfg, const char *section, const char *key);
+
+/* Limits that keep a hostile file from eating memory. */
+#define CONFIG_LINE_MAX (64 * 1024)        /* one physical or continued line */
+#define CONFIG_VALUE_MAX (16 * 1024)       /* one value after $name expansion */
+#define CONFIG_FILE_MAX (1024 * 1024)      /* one file */
+#define CONFIG_TOTAL_MAX (4 * 1024 * 1024) /* all files of one load together */
+#define CONFIG_FILES_MAX 128               /* files of one load, includes counted */
+#define CONFIG_INCLUDE_DEPTH_MAX 8
+#define CONFIG_EXPAND_DEPTH_MAX 16
 
 #endif
