@@ -26,6 +26,7 @@ struct maildrop_msg {
 	size_t base_len; /* bytes before ':' */
 	uint64_t size;   /* RETR size */
 	char *uidl;
+	unsigned long long delivered; /* leading seconds of the name, for ordering */
 	bool deleted;
 	bool seen; /* RETR asked for \Seen */
 };
@@ -97,8 +98,7 @@ static int file_vsize(int dir_fd, const char *name, uint64_t *size_r)
 static int msg_cmp(const void *a, const void *b)
 {
 	const struct maildrop_msg *ma = a, *mb = b;
-	unsigned long long ta = strtoull(ma->name, NULL, 10);
-	unsigned long long tb = strtoull(mb->name, NULL, 10);
+	unsigned long long ta = ma->delivered, tb = mb->delivered;
 
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
@@ -141,6 +141,7 @@ static int scan_dir(struct maildrop *md, int dir_fd, bool is_new, char **error_r
 			return -1;
 		}
 		m.name = xstrdup(de->d_name);
+		m.delivered = strtoull(m.name, NULL, 10);
 		if (md->n == md->alloc) {
 			md->alloc = md->alloc == 0 ? 64 : md->alloc * 2;
 			md->msgs = xreallocarray(md->msgs, md->alloc, sizeof(*md->msgs));

@@ -5,6 +5,8 @@
  */
 #include "output.h"
 
+#include <string.h>
+
 #include "base/buf.h"
 
 void pop3_encoder_init(struct pop3_encoder *e, int64_t body_lines)
@@ -38,33 +40,36 @@ static void encoder_line_ended(struct pop3_encoder *e)
 int pop3_encoder_feed(struct pop3_encoder *e, const void *in, size_t len, struct buf *out)
 {
 	const unsigned char *p = in;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len && !e->done; i++) {
-		unsigned char c = p[i];
-		char tmp[3];
-		size_t n = 0;
-
-		if (e->line_start && c == '.')
-			tmp[n++] = '.'; /* RFC 1939 3: byte-stuff a leading termination octet */
-		if (c == '\n') {
-			if (!e->prev_cr)
-				tmp[n++] = '\r';
-			tmp[n++] = '\n';
-		} else {
-			tmp[n++] = (char)c;
-		}
-		if (buf_append(out, tmp, n) < 0)
-			return -1;
-		if (c == '\n') {
-			e->line_start = true;
-			e->prev_cr = false;
-			encoder_line_ended(e);
-		} else {
+	/* Whole spans between line ends are copied at once: only line starts and line
+	 * ends need a decision. */
+	while (i < len && !e->done) {
+		if (e->line_start) {
 			e->line_start = false;
-			e->prev_cr = c == '\r';
-			if (c != '\r')
-				e->line_empty = false;
+			/* RFC 1939 3: byte-stuff a leading termination octet. */
+			if (p[i] == '.' && buf_append_char(out, '.') < 0)
+				return -1;
 		}
+		const unsigned char *lf = memchr(p + i, '\n', len - i);
+		size_t end = lf != NULL ? (size_t)(lf - p) : len;
+		if (end > i) {
+			if (buf_append(out, p + i, end - i) < 0)
+				return -1;
+			for (size_t k = i; e->line_empty && k < end; k++) {
+				if (p[k] != '\r')
+					e->line_empty = false;
+			}
+			e->prev_cr = p[end - 1] == '\r';
+		}
+		if (lf == NULL)
+			break;
+		if ((e->prev_cr ? buf_append_char(out, '\n') : buf_append(out, "\r\n", 2)) < 0)
+			return -1;
+		e->prev_cr = false;
+		e->line_start = true;
+		encoder_line_ended(e);
+		i = end + 1;
 	}
 	return 0;
 }
@@ -84,11 +89,19 @@ int pop3_encoder_finish(struct pop3_encoder *e, struct buf *out)
 void pop3_size_feed(struct pop3_size_counter *c, const void *in, size_t len)
 {
 	const unsigned char *p = in;
+	const unsigned char *end = p + len;
 
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '\n' && !c->prev_cr)
-			c->size++;
-		c->prev_cr = p[i] == '\r';
-	}
 	c->size += len;
+	while (p < end) {
+		const unsigned char *lf = memchr(p, '\n', (size_t)(end - p));
+		if (lf == NULL) {
+			c->prev_cr = end[-1] == '\r';
+			return;
+		}
+		/* A bare LF grows by one byte on the wire (CRLF). */
+		if (lf > p ? lf[-1] != '\r' : !c->prev_cr)
+			c->size++;
+		c->prev_cr = false;
+		p = lf + 1;
+	}
 }

@@ -220,8 +220,6 @@ static void stream_free(struct pop3_session *s)
 		return;
 	if (st->fd >= 0)
 		close(st->fd);
-	buf_free(&st->out);
-	free(st->chunk);
 	free(st);
 	s->stream = NULL;
 }
@@ -230,12 +228,13 @@ static void stream_free(struct pop3_session *s)
 static bool stream_continue(struct pop3_session *s)
 {
 	struct pop3_stream *st = s->stream;
+	struct buf *out = &s->stream_out;
 
 	while (!s->blocked && !s->closing) {
 		ssize_t r = 0;
-		buf_reset(&st->out);
+		buf_reset(out);
 		if (!pop3_encoder_done(&st->enc))
-			r = read(st->fd, st->chunk, STREAM_CHUNK);
+			r = read(st->fd, s->stream_chunk, STREAM_CHUNK);
 		if (r < 0) {
 			/* Mid-response there is no way to say -ERR: drop the connection. */
 			log_warn("pop3: read of a message failed: %m");
@@ -243,13 +242,13 @@ static bool stream_continue(struct pop3_session *s)
 			break;
 		}
 		if (r == 0) {
-			(void)pop3_encoder_finish(&st->enc, &st->out);
-			session_write(s, st->out.data, st->out.len);
+			(void)pop3_encoder_finish(&st->enc, out);
+			session_write(s, out->data, out->len);
 			stream_free(s);
 			return true;
 		}
-		(void)pop3_encoder_feed(&st->enc, st->chunk, (size_t)r, &st->out);
-		session_write(s, st->out.data, st->out.len);
+		(void)pop3_encoder_feed(&st->enc, s->stream_chunk, (size_t)r, out);
+		session_write(s, out->data, out->len);
 	}
 	if (s->closing)
 		stream_free(s);
@@ -271,11 +270,13 @@ void session_send_message(struct pop3_session *s, unsigned n, int64_t body_lines
 		session_reply(s, "+OK %llu octets", (unsigned long long)maildrop_size(s->md, n));
 	else
 		session_reply(s, "+OK");
+	if (s->stream_chunk == NULL) {
+		s->stream_chunk = xmalloc(STREAM_CHUNK);
+		/* Each input byte becomes at most two output bytes; the end adds CRLF.CRLF. */
+		buf_init(&s->stream_out, 2 * STREAM_CHUNK + 8);
+	}
 	s->stream = xcalloc(1, sizeof(*s->stream));
 	s->stream->fd = fd;
-	s->stream->chunk = xmalloc(STREAM_CHUNK);
-	/* Each input byte becomes at most two output bytes; the end adds CRLF.CRLF. */
-	buf_init(&s->stream->out, 2 * STREAM_CHUNK + 8);
 	pop3_encoder_init(&s->stream->enc, body_lines);
 	(void)stream_continue(s);
 }
@@ -525,6 +526,8 @@ void pop3_session_free(struct pop3_session **sp)
 	if (s->busy)
 		s->io->timer_stop(s->io_ctx);
 	stream_free(s);
+	free(s->stream_chunk);
+	buf_free(&s->stream_out);
 	/* Without a QUIT nothing is applied (RFC 1939 6: UPDATE only on QUIT). */
 	maildrop_free(&s->md);
 	free(s->user);

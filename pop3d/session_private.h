@@ -12,12 +12,11 @@
 #include "pop3_parse.h"
 #include "session.h"
 
-/* A RETR or TOP response being streamed from the file. */
+/* A RETR or TOP response being streamed from the file. The read and output buffers
+ * belong to the session and are reused by every message. */
 struct pop3_stream {
 	int fd;
 	struct pop3_encoder enc;
-	struct buf out;
-	char *chunk;
 };
 
 struct pop3_session {
@@ -56,6 +55,8 @@ struct pop3_session {
 	/* TRANSACTION */
 	struct maildrop *md;
 	struct pop3_stream *stream;
+	char *stream_chunk;
+	struct buf stream_out;
 	unsigned top_count, retr_count, dele_count;
 	uint64_t top_bytes, retr_bytes, dele_bytes;
 	bool committed;
