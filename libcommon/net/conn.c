@@ -81,6 +81,8 @@ void conn_fill_addresses(struct conn *c)
 		}
 		return;
 	}
+	/* Writes are coalesced here already; Nagle would only delay replies. */
+	uv_tcp_nodelay(&c->h.tcp, 1);
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
