@@ -21,16 +21,12 @@ struct pop3_home_lookup {
 	void *context;
 };
 
-struct pop3_auth *pop3_auth_new(uv_loop_t *loop, const char *run_dir)
+struct pop3_auth *pop3_auth_new(uv_loop_t *loop, const char *auth_socket, const char *userdb_socket)
 {
 	struct pop3_auth *pa = xcalloc(1, sizeof(*pa));
-	char *path = xasprintf("%s/auth", run_dir);
 
-	pa->auth = auth_client_new(loop, path);
-	free(path);
-	path = xasprintf("%s/auth-userdb", run_dir);
-	pa->userdb = userdb_client_new(loop, path);
-	free(path);
+	pa->auth = auth_client_new(loop, auth_socket);
+	pa->userdb = userdb_client_new(loop, userdb_socket);
 	/* Learn the mechanisms before the first CAPA. */
 	auth_client_connect(pa->auth);
 	return pa;

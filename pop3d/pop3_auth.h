@@ -12,8 +12,10 @@
 
 struct pop3_auth;
 
-/* Sockets are <run_dir>/auth and <run_dir>/auth-userdb. Connects lazily. */
-struct pop3_auth *pop3_auth_new(uv_loop_t *loop, const char *run_dir);
+/* authd's auth-client and userdb sockets ([authd] auth_socket, userdb_socket).
+ * Connects lazily. */
+struct pop3_auth *pop3_auth_new(uv_loop_t *loop, const char *auth_socket,
+                                const char *userdb_socket);
 void pop3_auth_free(struct pop3_auth **pa);
 
 extern const struct pop3_auth_ops pop3_auth_ops;

@@ -251,7 +251,8 @@ static int pop3_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 		log_warn("pop3: TLS unavailable, STLS not offered: %s", tls_error);
 		free(tls_error);
 	}
-	server.auth = pop3_auth_new(loop, config_str(cfg, "global", "run_dir"));
+	server.auth = pop3_auth_new(loop, config_str(cfg, "authd", "auth_socket"),
+	                            config_str(cfg, "authd", "userdb_socket"));
 	if (start_listeners(cfg, "pop3_listen", LISTENER_TLS_NONE, error_r) < 0 ||
 	    start_listeners(cfg, "pop3s_listen", LISTENER_TLS_IMPLICIT, error_r) < 0)
 		return -1;

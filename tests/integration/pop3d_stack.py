@@ -3,8 +3,11 @@ config in a temporary directory (loopback ports, Unix sockets in the temp dir), 
 pop3d integration tests. Every wait is bounded by count and time."""
 import getpass
 import os
+import pwd
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,11 +57,18 @@ def port_open(port):
         return False
 
 
-class Stack:
-    """One tern installation in a temp dir. start() runs the daemons; stop() ends them."""
+# As root the daemons run as an unprivileged account from the start (the daemon frame
+# refuses to drop privileges to root), so the whole tree must be theirs.
+RUN_AS = "nobody" if os.geteuid() == 0 else getpass.getuser()
 
-    def __init__(self, tmp, extra_pop3d="", with_deliverd=False, users=None):
-        self.tmp = Path(tmp)
+
+class Stack:
+    """One tern installation in its own temp dir (traversable by RUN_AS, unlike pytest's
+    per-user root). start() runs the daemons; stop() ends them and removes the dir."""
+
+    def __init__(self, tmp=None, extra_pop3d="", with_deliverd=False, users=None):
+        self.tmp = Path(tempfile.mkdtemp(prefix="tern-pop3d-", dir=tmp))
+        os.chmod(self.tmp, 0o755)
         self.run = self.tmp / "run"
         self.mail = self.tmp / "mail"
         self.state = self.tmp / "state"
@@ -71,7 +81,7 @@ class Stack:
         self.logs = {}
         self.with_deliverd = with_deliverd
         self.users = dict(users or USERS)
-        me = getpass.getuser()
+        me = RUN_AS
         passwd = self.tmp / "passwd"
         passwd.write_text("".join(f"{u}@{DOMAIN}:{{PLAIN}}{p}::::::\n" for u, p in self.users.items()))
         self.conf = self.tmp / "tern.conf"
@@ -88,6 +98,16 @@ class Stack:
         for u in self.users:
             for sub in ("cur", "new", "tmp"):
                 (self.maildir(u) / sub).mkdir(parents=True, exist_ok=True)
+        self.chown()
+
+    def chown(self, path=None):
+        """Gives the tree (or one path) to the daemons' account when running as root."""
+        if os.geteuid() != 0:
+            return
+        pw = pwd.getpwnam(RUN_AS)
+        paths = [Path(path)] if path else [self.tmp, *self.tmp.rglob("*")]
+        for p in paths:
+            os.lchown(p, pw.pw_uid, pw.pw_gid)
 
     def maildir(self, user):
         return self.mail / DOMAIN / user
@@ -95,6 +115,7 @@ class Stack:
     def add_message(self, user, name, content, sub="new"):
         path = self.maildir(user) / sub / name
         path.write_bytes(content)
+        self.chown(path)
         return path
 
     def files(self, user, sub):
@@ -103,8 +124,12 @@ class Stack:
     def _start(self, name, binary):
         log = open(self.tmp / f"{name}.log", "wb")
         self.logs[name] = self.tmp / f"{name}.log"
+        kwargs = {}
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(RUN_AS)
+            kwargs = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         self.procs[name] = subprocess.Popen([str(binary), "-c", str(self.conf)],
-                                            stdout=log, stderr=log)
+                                            stdout=log, stderr=log, **kwargs)
         log.close()
 
     def start_authd(self):
@@ -136,6 +161,7 @@ class Stack:
     def stop(self):
         for name in list(self.procs):
             self.stop_one(name)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def log(self, name="pop3d"):
         return self.logs[name].read_text(errors="replace")
