@@ -23,10 +23,11 @@ static void dump_value(FILE *out, const struct cfg_value *v)
 	fputc('\n', out);
 }
 
-static void dump_doc(FILE *out, const struct cfg_value *v)
+static void dump_doc(FILE *out, const struct cfg_value *v, bool first)
 {
 	const struct cfg_key *key = v->key;
-	fprintf(out, "\n# %s\n# %s", key->doc != NULL ? key->doc : "", config_type_name(key->type));
+	fprintf(out, "%s# %s\n# %s", first ? "" : "\n", key->doc != NULL ? key->doc : "",
+	        config_type_name(key->type));
 	if (key->type == CFG_ENUM)
 		fprintf(out, " (%s)", key->choices != NULL ? key->choices : "");
 	char *limits = config_limits_text(key);
@@ -39,6 +40,7 @@ static void dump_doc(FILE *out, const struct cfg_value *v)
 
 static void dump(const struct config *cfg, FILE *out, bool only_changed, bool doc)
 {
+	bool first = true;
 	for (size_t s = 0; s < cfg->n_sections; s++) {
 		const struct cfg_section_values *sv = &cfg->sections[s];
 		bool header = false;
@@ -47,13 +49,16 @@ static void dump(const struct config *cfg, FILE *out, bool only_changed, bool do
 			if (only_changed && !v->changed)
 				continue;
 			/* Global keys come first and need no header. */
+			bool fresh = first; /* nothing printed, or only a header, before this key */
 			if (!header && s > 0) {
-				fprintf(out, "\n[%s]\n", sv->def->name);
+				fprintf(out, "%s[%s]\n", first ? "" : "\n", sv->def->name);
 				header = true;
+				fresh = true;
 			}
 			if (doc)
-				dump_doc(out, v);
+				dump_doc(out, v, fresh);
 			dump_value(out, v);
+			first = false;
 		}
 	}
 }

@@ -179,8 +179,7 @@ static int parse_key_line(struct parser *p, const char *file, unsigned line, con
 		return -1;
 	}
 	free(key);
-	size_t vlen = n - klen - (size_t)(k - s) - 1;
-	vlen = n - (size_t)(eq + 1 - s);
+	size_t vlen = n - (size_t)(eq + 1 - s);
 	const char *val = trim(eq + 1, &vlen);
 	pend->value = v;
 	pend->file = file;

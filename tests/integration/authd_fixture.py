@@ -3,6 +3,7 @@ passwd-file, the process, and a line-oriented client for its sockets. Every wait
 bounded; the process is stopped (by pid) when the test ends."""
 import base64
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -39,7 +40,13 @@ class Authd:
             f.write(passwd)
         os.chmod(self.passwd, 0o644)
         self.conf = os.path.join(self.dir, "tern.conf")
-        user = "root" if os.geteuid() == 0 else str(os.geteuid())
+        # As root, authd drops to an unprivileged user (as in production) and must still
+        # be able to remove its sockets at exit.
+        if os.geteuid() == 0:
+            user = "nobody"
+            shutil.chown(self.dir, "nobody")
+        else:
+            user = pwd.getpwuid(os.geteuid()).pw_name
         with open(self.conf, "w") as f:
             f.write(f"run_dir = {self.dir}\npasswd_file = {self.passwd}\n"
                     f"domains = example.test\nmail_root = {self.dir}/mail\n"

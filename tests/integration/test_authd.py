@@ -96,3 +96,68 @@ def test_sigterm_exits_cleanly(authd):
     authd.proc.send_signal(signal.SIGTERM)
     assert authd.proc.wait(timeout=15) == 0
     assert not os.path.exists(authd.auth)
+
+
+def test_userdb_refuses_unlisted_peer(authd):
+    """SO_PEERCRED: a process of a user not in userdb_allowed_users is disconnected."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    import pwd
+    other = pwd.getpwnam("daemon")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: become 'daemon' and try the userdb socket
+        os.close(r)
+        result = b"?"
+        try:
+            os.setgid(other.pw_gid)
+            os.setuid(other.pw_uid)
+            c = LineClient(authd.userdb, timeout=5)
+            try:
+                c.line()
+                result = b"answered"
+            except (EOFError, ConnectionResetError):
+                result = b"refused"
+        except Exception as e:  # noqa: BLE001 - report anything to the parent
+            result = repr(e).encode()
+        os.write(w, result)
+        os._exit(0)
+    os.close(w)
+    got = os.read(r, 200)
+    os.waitpid(pid, 0)
+    assert got == b"refused"
+    assert "auth-userdb: refused peer uid=%d" % other.pw_uid in authd.log_text()
+    # root (an allowed user) still gets answers
+    c = LineClient(authd.userdb)
+    assert c.line() == "VERSION\t1\t0"
+
+
+def ternctl(authd, *args, stdin=None):
+    import subprocess
+    from authd_fixture import build_dir
+    return subprocess.run([os.path.join(build_dir(), "ternctl", "ternctl"), "-c", authd.conf,
+                           *args], capture_output=True, text=True, timeout=60, input=stdin)
+
+
+def test_ternctl_against_authd(authd):
+    r = ternctl(authd, "auth", "test", "bob", "s3cret pass")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "auth succeeded: user=bob@example.test\n"
+    r = ternctl(authd, "auth", "test", "bob", "nope")
+    assert r.returncode == 77 and r.stdout.startswith("auth failed")
+    r = ternctl(authd, "user", "lookup", "BOB")
+    assert r.returncode == 0, r.stderr
+    assert "home=%s/mail/example.test/bob\n" % authd.dir in r.stdout
+    assert "quota_bytes=5242880\n" in r.stdout
+    assert ternctl(authd, "user", "lookup", "nobody").returncode == 67  # EX_NOUSER
+    # A user added by ternctl (password on stdin) can log in at once, no restart.
+    r = ternctl(authd, "user", "add", "dave", stdin="davepw\n")
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.2)
+    r = ternctl(authd, "auth", "test", "dave@example.test", "davepw")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # authd down: a temporary failure, never a success.
+    authd.stop()
+    r = ternctl(authd, "auth", "test", "bob", "s3cret pass")
+    assert r.returncode == 75  # EX_TEMPFAIL
+    assert ternctl(authd, "user", "lookup", "bob").returncode == 69  # EX_UNAVAILABLE

@@ -20,7 +20,7 @@
 
 struct tmpdir {
 	char path[64];
-	char *files[64];
+	char *files[256];
 	size_t n_files;
 	char *dirs[8];
 	size_t n_dirs;
@@ -80,7 +80,7 @@ static const char *write_data(struct tmpdir *d, const char *name, const void *da
 			return d->files[i];
 		}
 	}
-	assert_true(d->n_files < 64);
+	assert_true(d->n_files < 256);
 	d->files[d->n_files++] = p;
 	return p;
 }
@@ -325,6 +325,62 @@ static void test_empty_file_is_defaults(void **state)
 	config_free(&cfg);
 }
 
+static void test_total_size_cap(void **state)
+{
+	struct tmpdir *d = *state;
+	/* Files just under the per-file cap: with main.conf, the fourth passes 4 MiB. */
+	size_t len = CONFIG_FILE_MAX - 1;
+	char *data = xmalloc(len);
+	memset(data, '#', len);
+	for (size_t i = 999; i < len; i += 1000)
+		data[i] = '\n';
+	make_dir(d, "big.d");
+	char name[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "big.d/%d.conf", i);
+		write_data(d, name, data, len);
+	}
+	free(data);
+	const char *main = write_file(d, "main.conf", "!include big.d/*.conf\n");
+	assert_load_error(d, main,
+	                  "big.d/3.conf: file too large (more than 4194304 bytes in all files "
+	                  "together)");
+}
+
+static void test_file_count_cap(void **state)
+{
+	struct tmpdir *d = *state;
+	make_dir(d, "many.d");
+	char name[32];
+	for (int i = 0; i <= CONFIG_FILES_MAX; i++) {
+		snprintf(name, sizeof(name), "many.d/%03d.conf", i);
+		write_file(d, name, "# nothing\n");
+	}
+	const char *main = write_file(d, "main.conf", "\n!include many.d/*.conf\n");
+	assert_load_error(d, main,
+	                  "main.conf:2: include 'many.d/*.conf' matches more than 128 files");
+	/* 128 matches, plus main.conf, is one file too many as well. */
+	unlink(d->files[d->n_files - 2]);
+	assert_load_error(d, main, "main.conf:2: more than 128 config files");
+}
+
+static void test_unreadable_glob_dir(void **state)
+{
+	struct tmpdir *d = *state;
+	if (geteuid() == 0)
+		skip(); /* root reads any directory */
+	make_dir(d, "locked.d");
+	write_file(d, "locked.d/a.conf", "count = 1\n");
+	const char *main = write_file(d, "main.conf", "!include locked.d/*.conf\n");
+	char *locked = path_in(d, "locked.d");
+	assert_int_equal(chmod(locked, 0), 0);
+	assert_load_error(d, main,
+	                  "main.conf:1: cannot read include 'locked.d/*.conf': Permission "
+	                  "denied");
+	assert_int_equal(chmod(locked, 0700), 0);
+	free(locked);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup_dir, teardown_dir)
@@ -343,6 +399,9 @@ int main(void)
 	    T(test_file_with_nul_byte),
 	    T(test_file_size_cap),
 	    T(test_empty_file_is_defaults),
+	    T(test_total_size_cap),
+	    T(test_file_count_cap),
+	    T(test_unreadable_glob_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -337,6 +337,13 @@ static void test_dump_format(void **state)
 	free(text);
 	config_free(&cfg);
 
+	/* Only a section changed: the output starts with its header. */
+	cfg = load_ok("[smtpd]\nlisten = q\n");
+	text = dump_text(cfg, true);
+	assert_string_equal(text, "[smtpd]\nlisten = q\n");
+	free(text);
+	config_free(&cfg);
+
 	/* With nothing changed, -n prints nothing at all. */
 	cfg = load_ok("count = 10\n");
 	text = dump_text(cfg, true);

@@ -303,7 +303,8 @@ NT_UNUSED static void nt_server_start(struct nt_server *srv, uv_loop_t *loop,
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	buf_init(&srv->seen, 0);
-	cfg->ops = &nt_ops;
+	if (cfg->ops == NULL)
+		cfg->ops = &nt_ops;
 	cfg->ops_data = srv;
 	if (cfg->name == NULL)
 		cfg->name = "test";

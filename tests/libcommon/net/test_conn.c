@@ -229,6 +229,41 @@ static void test_input_overflow(void **state)
 	nt_server_finish(&srv);
 }
 
+static void *client_overflow_default(void *arg)
+{
+	int port = *(int *)arg;
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	NT_EXPECT_LINE(fd, "220 hello");
+	char junk[300];
+	memset(junk, 'j', sizeof(junk) - 1);
+	junk[sizeof(junk) - 1] = '\0';
+	NT_CHECK(nt_send(fd, junk), "send");
+	NT_CHECK(nt_read_to_eof(fd) == 0, "the default overflow handler did not close");
+	close(fd);
+	return NULL;
+}
+
+static void test_input_overflow_default_closes(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	static struct conn_ops ops;
+	ops = nt_ops;
+	ops.on_overflow = NULL;
+	struct listener_config cfg = {.limits = {.max_input = 128}, .ops = &ops};
+	nt_server_start(&srv, &loop, &cfg);
+	srv.consume_nothing = true;
+	const char *err = nt_run_client(&loop, client_overflow_default, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_int_equal(srv.overflows, 0);
+	nt_server_finish(&srv);
+	assert_int_equal(srv.closes, 1);
+}
+
 static void *client_long_line(void *arg)
 {
 	int port = *(int *)arg;
@@ -918,6 +953,7 @@ int main(void)
 	    cmocka_unit_test(test_output_back_pressure),
 	    cmocka_unit_test(test_output_cap_closes),
 	    cmocka_unit_test(test_input_overflow),
+	    cmocka_unit_test(test_input_overflow_default_closes),
 	    cmocka_unit_test(test_long_line_skipped),
 	    cmocka_unit_test(test_idle_timeout),
 	    cmocka_unit_test(test_session_timeout),
