@@ -5,6 +5,7 @@
  * messages, recreated before each run because QUIT may delete them.
  */
 // links: pop3d_lib
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,24 +130,52 @@ static void put(const char *dir, const char *name, const char *content)
 	close(fd);
 }
 
+static void rm_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	char p[512];
+	if (d == NULL) {
+		unlink(path);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
+		rm_tree(p);
+	}
+	closedir(d);
+	rmdir(path);
+}
+
+/* A fresh mailbox (files and the store's index) whenever the last run logged in. */
+static bool dirty = true;
+
 static void setup(void)
 {
+	char p[128];
 	if (root[0] == '\0') {
 		snprintf(root, sizeof(root), "/tmp/tern-fuzz-pop3.XXXXXX");
 		if (mkdtemp(root) == NULL)
 			abort();
 		snprintf(home, sizeof(home), "%s/u", root);
-		mkdir(home, 0700);
-		char p[128];
-		snprintf(p, sizeof(p), "%s/cur", home);
-		mkdir(p, 0700);
-		snprintf(p, sizeof(p), "%s/new", home);
-		mkdir(p, 0700);
 		log_init("pop3d", LOG_TARGET_STDERR);
 	}
+	if (!dirty)
+		return;
+	rm_tree(home);
+	mkdir(home, 0700);
+	snprintf(p, sizeof(p), "%s/cur", home);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/new", home);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/tmp", home);
+	mkdir(p, 0700);
 	put("cur", "1.M1P1.f:2,", "Subject: a\n\n.body\n");
 	put("cur", "2.M2P1.f:2,S", "H: x\r\n\r\nno newline");
 	put("new", "3.M3P1.f", "");
+	dirty = false;
 }
 
 static void run_pending(struct pop3_session *s)
@@ -158,6 +187,7 @@ static void run_pending(struct pop3_session *s)
 		} else if (home_cb != NULL) {
 			pop3_home_callback_t *cb = home_cb;
 			home_cb = NULL;
+			dirty = true;
 			cb(POP3_HOME_FOUND, home, home_ctx);
 		} else if (timers > 0) {
 			timers--;

@@ -5,9 +5,10 @@
  * applies every deletion and every \Seen from RETR in one commit. Freeing a maildrop
  * without commit (dropped connection) changes nothing.
  *
- * The INBOX is Maildir (cur/ new/ under home). Another program (imapd, deliverd) may
- * rename a message's file to change its flags while the session runs: the base name
- * (before ':') identifies a message for life, so a file that moved is found again by it.
+ * The INBOX is the Maildir at home, through the store's folder index (store/mailbox.h):
+ * UIDs, CRLF sizes and file locations come from it, so a file another client renamed
+ * (flags) is still found, and QUIT's \Seen and expunge go through the index, where IMAP
+ * sessions see them. Opening syncs the index (new files get UIDs and move to cur/).
  *
  * One POP3 session per mailbox: maildrop_open() takes an exclusive lock on
  * <home>/tern-pop3.lock (flock, released when the maildrop is freed or the process dies).
@@ -23,7 +24,7 @@
 struct maildrop;
 
 enum maildrop_uidl_format {
-	MAILDROP_UIDL_UID_VALIDITY, /* Dovecot's default "%08Xu%08Xv" (needs the store index) */
+	MAILDROP_UIDL_UID_VALIDITY, /* Dovecot's default "%08Xu%08Xv": UID, UIDVALIDITY */
 	MAILDROP_UIDL_FILENAME,     /* Dovecot's "%f": the Maildir base name */
 };
 

@@ -27,7 +27,7 @@ void pop3_settings_defaults(struct pop3_settings *set)
 	set->max_bad_commands = 20;
 	set->plaintext_on_loopback = true;
 	set->tls_available = false;
-	set->uidl_format = MAILDROP_UIDL_FILENAME;
+	set->uidl_format = MAILDROP_UIDL_UID_VALIDITY;
 }
 
 struct pop3_session *pop3_session_new(const struct pop3_settings *set,

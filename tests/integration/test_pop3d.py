@@ -3,6 +3,7 @@ into a local mbox (with --keep and without), curl, STLS injection, failed-login 
 and delay, authd down, IN-USE, and delivery (deliverd) during an open POP3 session."""
 import mailbox
 import os
+import re
 import poplib
 import shutil
 import socket
@@ -70,8 +71,10 @@ def test_poplib_stls_full_session(stack):
     assert sizes == [len(MSG1) + MSG1.count(b"\n"), len(MSG2), len(MSG3) + MSG3.count(b"\n")]
     assert size == sum(sizes)
     _, uidls, _ = p.uidl()
-    assert [u.split()[1] for u in uidls] == [b"1700000001.M1P1.test", b"1700000002.M2P1.test",
-                                           b"1700000003.M3P1.test"]
+    # Dovecot's %08Xu%08Xv: UID then UIDVALIDITY, upper-case hex.
+    ids = [u.split()[1] for u in uidls]
+    assert [i[:8] for i in ids] == [b"00000001", b"00000002", b"00000003"]
+    assert len({i[8:] for i in ids}) == 1 and re.fullmatch(rb"[0-9A-F]{8}", ids[0][8:])
     _, lines, _ = p.retr(1)
     assert lines == wire(MSG1)
     _, lines, _ = p.retr(2)
@@ -134,7 +137,10 @@ def test_dropped_connection_deletes_nothing(stack):
     assert p2 is not None
     assert p2.stat()[0] == 3
     p2.quit()
-    assert "1700000001.M1P1.test" in stack.files("alice", "new")
+    # Opening moved the new messages to cur/; nothing was deleted or marked \Seen.
+    assert stack.files("alice", "cur") == ["1700000001.M1P1.test:2,",
+                                           "1700000002.M2P1.test:2,",
+                                           "1700000003.M3P1.test:2,"]
 
 
 def test_in_use(stack):
@@ -161,7 +167,6 @@ def test_auth_failure_delayed_and_logged_for_fail2ban(stack):
     assert time.monotonic() - start >= 0.9
     p.quit()
     wait_for(lambda: "auth failed" in stack.log(), "the disconnect log line")
-    import re
     # fail2ban's dovecot filter (failregex, 2nd line) after its prefix.
     rx = re.compile(r"pop3-login: (?:Aborted login|Disconnected)(?::(?: [^ \(]+)+)? "
                     r"\((?:auth failed, \d+ attempts(?: in \d+ secs)?|tried to use "
@@ -300,7 +305,8 @@ def test_delivery_during_session_waits_for_next_login(stack_with_deliverd):
     lmtp = smtplib.LMTP(str(s.run / "lmtp"), timeout=30)
     lmtp.sendmail("x@example.net", [ALICE], b"Subject: during\r\n\r\nnew\r\n")
     lmtp.quit()
-    wait_for(lambda: len(s.files("alice", "new")) == 2, "delivery")
+    # The session's login moved the first message to cur/; the new one waits in new/.
+    wait_for(lambda: len(s.files("alice", "new")) == 1, "delivery")
     assert p.stat()[0] == 1
     p.dele(1)
     p.quit()

@@ -300,6 +300,7 @@ void h_init(struct harness *h, bool tls, bool loopback, bool tls_available)
 	mkdir_user(h->root, "bob");
 	pop3_settings_defaults(&h->set);
 	h->set.tls_available = tls_available;
+	h->set.uidl_format = MAILDROP_UIDL_FILENAME;
 	h->info.remote_ip = loopback ? "127.0.0.1" : "192.0.2.7";
 	h->info.local_ip = loopback ? "127.0.0.1" : "192.0.2.1";
 	h->info.remote_port = 40000;

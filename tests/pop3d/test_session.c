@@ -172,10 +172,12 @@ static void test_transaction_commands(void **state)
 	                    "-ERR Command not valid in TRANSACTION state.\r\n");
 	assert_string_equal(h_send(&h, "QUIT\r\n"), "+OK Logging out.\r\n");
 	assert_true(h.closed);
-	/* QUIT applied the deletion and the \Seen of RETR 2; TOP does not mark seen. */
+	/* QUIT applied the deletion and the \Seen of RETR 2; TOP does not mark seen.
+	 * (Opening the INBOX moved message 3 from new/ to cur/, as Dovecot does.) */
 	assert_false(h_file_exists(&h, "alice", "cur", M1 ":2,"));
 	assert_true(h_file_exists(&h, "alice", "cur", M2 ":2,FS"));
-	assert_true(h_file_exists(&h, "alice", "new", M3));
+	assert_true(h_file_exists(&h, "alice", "cur", M3 ":2,"));
+	assert_int_equal(h_count_files(&h, "alice", "new"), 0);
 	h_free(&h);
 }
 
@@ -191,8 +193,8 @@ static void test_rset_after_dele(void **state)
 	                    "+OK Marked to be deleted.\r\n+OK Marked to be deleted.\r\n"
 	                    "+OK 1 49\r\n+OK 3 messages, 102 octets\r\n+OK 3 102\r\n"
 	                    "+OK Logging out.\r\n");
-	assert_int_equal(h_count_files(&h, "alice", "cur"), 2);
-	assert_int_equal(h_count_files(&h, "alice", "new"), 1);
+	assert_int_equal(h_count_files(&h, "alice", "cur"), 3);
+	assert_int_equal(h_count_files(&h, "alice", "new"), 0);
 	h_free(&h);
 }
 
@@ -211,7 +213,8 @@ static void test_dropped_connection_applies_nothing(void **state)
 	h_drop(&h);
 	assert_true(h_file_exists(&h, "alice", "cur", M1 ":2,"));
 	assert_true(h_file_exists(&h, "alice", "cur", M2 ":2,F"));
-	assert_true(h_file_exists(&h, "alice", "new", M3));
+	/* Moved to cur/ at login, but not \Seen: the RETR was never committed. */
+	assert_true(h_file_exists(&h, "alice", "cur", M3 ":2,"));
 	h_free(&h);
 }
 
@@ -483,8 +486,8 @@ static void test_100000_dele_bounded(void **state)
 	h.out_read = h.out.len;
 	assert_string_equal(h_send(&h, "STAT\r\n"), "+OK 1 30\r\n");
 	assert_string_equal(h_send(&h, "QUIT\r\n"), "+OK Logging out.\r\n");
-	assert_int_equal(h_count_files(&h, "alice", "cur"), 0);
-	assert_int_equal(h_count_files(&h, "alice", "new"), 1);
+	assert_int_equal(h_count_files(&h, "alice", "cur"), 1);
+	assert_true(h_file_exists(&h, "alice", "cur", M3 ":2,"));
 	buf_free(&cmds);
 	h_free(&h);
 }
@@ -517,6 +520,38 @@ static void test_big_retr_streams(void **state)
 	assert_int_equal(h.out.len, strlen("+OK tern POP3 ready.\r\n+OK\r\n+OK Logged in.\r\n") +
 	                                strlen("+OK 1310720 octets\r\n") + body / 4 * 6 + 3 + 5);
 	free(content);
+	h_free(&h);
+}
+
+/* Dovecot's %08Xu%08Xv from the index, seeded by a dovecot-uidlist left by Dovecot:
+ * a client migrated from Dovecot sees the same UIDLs and downloads nothing again. */
+static void test_uidl_dovecot_format(void **state)
+{
+	(void)state;
+	struct harness h, h2;
+	h_init(&h, false, true, false);
+	add_three(&h);
+	free(h_add_message(&h, "alice", ".", "dovecot-uidlist",
+	                   "3 V1234567890 N10 G0123456789abcdef0123456789abcdef\n"
+	                   "5 :" M1 "\n7 :" M2 ":2,F\n"));
+	h.set.uidl_format = MAILDROP_UIDL_UID_VALIDITY;
+	h_init_shared(&h2, &h);
+	h2.out_read = h2.out.len;
+	login(&h2);
+	/* 1234567890 = 0x499602D2; the message Dovecot did not know gets UID N = 10. */
+	assert_string_equal(h_send(&h2, "UIDL\r\n"), "+OK\r\n1 00000005499602D2\r\n"
+	                                             "2 00000007499602D2\r\n"
+	                                             "3 0000000A499602D2\r\n.\r\n");
+	assert_string_equal(h_send(&h2, "DELE 1\r\nQUIT\r\n"),
+	                    "+OK Marked to be deleted.\r\n+OK Logging out.\r\n");
+	h_free(&h2);
+	/* Stable across sessions: the survivors keep their UIDLs. */
+	h_init_shared(&h2, &h);
+	h2.out_read = h2.out.len;
+	login(&h2);
+	assert_string_equal(h_send(&h2, "UIDL\r\n"), "+OK\r\n1 00000007499602D2\r\n"
+	                                             "2 0000000A499602D2\r\n.\r\n");
+	h_free(&h2);
 	h_free(&h);
 }
 
@@ -554,6 +589,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_commands_disconnect),
 	    cmocka_unit_test(test_100000_dele_bounded),
 	    cmocka_unit_test(test_big_retr_streams),
+	    cmocka_unit_test(test_uidl_dovecot_format),
 	    cmocka_unit_test(test_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
