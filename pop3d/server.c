@@ -156,6 +156,9 @@ static void on_close(struct conn *c)
 		pc->next->prev = pc->prev;
 	free(pc);
 	conn_set_data(c, NULL);
+	/* The last session is gone: nothing can use authd any more. */
+	if (server.shutting_down && server.conns == NULL)
+		pop3_auth_free(&server.auth);
 }
 
 static const struct conn_ops pop3_conn_ops = {
@@ -280,13 +283,20 @@ static void pop3_shutdown(void)
 {
 	server.shutting_down = true;
 	for (size_t i = 0; i < server.n_listeners; i++)
-		listener_stop(server.listeners[i]);
-	/* Sessions end without UPDATE: nothing is deleted that the client did not QUIT. */
+		listener_free(&server.listeners[i]);
+	free(server.listeners);
+	server.listeners = NULL;
+	server.n_listeners = 0;
+	/* Sessions end without UPDATE: nothing is deleted that the client did not QUIT.
+	 * Their pending authd requests are cancelled in on_close, so the auth client is
+	 * freed after the last one (or now, when there is none). */
 	for (struct pop3_conn *pc = server.conns; pc != NULL; pc = pc->next) {
 		conn_write_str(pc->conn, "-ERR Server shutting down.\r\n");
 		conn_close(pc->conn);
 	}
-	pop3_auth_free(&server.auth);
+	if (server.conns == NULL)
+		pop3_auth_free(&server.auth);
+	tls_ctx_unref(&server.tls);
 }
 
 const struct daemon_hooks pop3_server_hooks = {

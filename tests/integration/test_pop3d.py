@@ -337,3 +337,19 @@ def test_plaintext_refused_when_not_secured():
         p.quit()
     finally:
         s.stop()
+
+
+def test_sigterm_ends_open_sessions_without_update(stack):
+    p = poplib.POP3("127.0.0.1", stack.pop3_port, timeout=30)
+    p.user(ALICE)
+    p.pass_("secret")
+    p.dele(1)
+    idle = socket.create_connection(("127.0.0.1", stack.pop3_port), timeout=30)
+    proc = stack.procs["pop3d"]
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+    # The client is told, and its DELE was never applied.
+    assert p.file.readline() == b"-ERR Server shutting down.\r\n"
+    idle.close()
+    assert len(stack.files("alice", "cur")) == 3
+    assert "stopped" in stack.log()
