@@ -177,6 +177,7 @@ def main():
     stack = pop3d_stack.Stack(tmp / "tern", users={n: password for n in names})
     for n in names:
         fill_maildir(stack.maildir(n), msgs)
+    stack.chown()
     dport = pop3d_stack.free_port()
     dovecot = start_dovecot(tmp, dport, users, password, msgs)
     results = {}
