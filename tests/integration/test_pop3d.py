@@ -353,3 +353,41 @@ def test_sigterm_ends_open_sessions_without_update(stack):
     idle.close()
     assert len(stack.files("alice", "cur")) == 3
     assert "stopped" in stack.log()
+
+
+def test_sasl_continuations_through_authd(stack):
+    """AUTH LOGIN and AUTH CRAM-MD5 need challenges from authd (CONT) and the client's
+    answers back; a wrong CRAM-MD5 digest fails with [AUTH]."""
+    import base64
+    import hmac
+
+    def raw():
+        s = socket.create_connection(("127.0.0.1", stack.pop3_port), timeout=30)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        return s, f
+
+    s, f = raw()
+    s.sendall(b"AUTH LOGIN\r\n")
+    assert base64.b64decode(f.readline()[2:].strip()) == b"Username:"
+    s.sendall(base64.b64encode(ALICE.encode()) + b"\r\n")
+    assert base64.b64decode(f.readline()[2:].strip()) == b"Password:"
+    s.sendall(base64.b64encode(b"secret") + b"\r\n")
+    assert f.readline() == b"+OK Logged in.\r\n"
+    s.sendall(b"STAT\r\nQUIT\r\n")
+    assert f.readline().startswith(b"+OK 3 ")
+    s.close()
+
+    for password, want in (("secret", b"+OK Logged in.\r\n"),
+                           ("wrong", b"-ERR [AUTH] Authentication failed.\r\n")):
+        s, f = raw()
+        s.sendall(b"AUTH CRAM-MD5\r\n")
+        line = f.readline()
+        assert line.startswith(b"+ "), line
+        challenge = base64.b64decode(line[2:].strip())
+        digest = hmac.new(password.encode(), challenge, "md5").hexdigest()
+        s.sendall(base64.b64encode(f"{ALICE} {digest}".encode()) + b"\r\n")
+        assert f.readline() == want
+        s.sendall(b"QUIT\r\n")
+        f.readline()
+        s.close()
