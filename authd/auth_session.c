@@ -326,30 +326,29 @@ static void copy_ip(char *dst, size_t size, const char *src)
 	}
 }
 
-/* AUTH <id> <mech> service=<s> [params...] [resp=<b64>] */
-static void cmd_auth(struct auth_session *s, char **f, int n)
-{
-	struct authd *a = s->authd;
+/* What an AUTH line asks for; pointers into the line. */
+struct auth_params {
 	unsigned id;
+	char mech[32];
+	const char *service, *rip, *lip;
+	const char *resp; /* NULL: no initial response */
+	bool secured;
+};
 
-	if (n < 3 || auth_parse_uint(f[1], &id) < 0 || id == 0) {
+/* AUTH <id> <mech> service=<s> [params...] [resp=<b64>]. Returns -1 after a protocol
+ * error (the connection is closing). */
+static int auth_params_parse(struct auth_session *s, char **f, int n, struct auth_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (n < 3 || auth_parse_uint(f[1], &p->id) < 0 || p->id == 0) {
 		session_error(s, "invalid AUTH line");
-		return;
-	}
-	if (req_find(s, id) != NULL) {
-		session_error(s, "duplicate request id");
-		return;
-	}
-	if (s->n_reqs >= a->set.max_requests_per_conn) {
-		session_error(s, "too many requests in flight");
-		return;
+		return -1;
 	}
 	/* resp= must be the last parameter; anything after it is ignored. */
-	const char *resp = NULL;
 	int nparams = n;
 	for (int i = 3; i < n; i++) {
 		if (strncmp(f[i], "resp=", 5) == 0) {
-			resp = f[i] + 5;
+			p->resp = f[i] + 5;
 			nparams = i;
 			break;
 		}
@@ -357,56 +356,86 @@ static void cmd_auth(struct auth_session *s, char **f, int n)
 	for (int i = 2; i < nparams; i++) {
 		if (auth_tab_unescape(f[i]) < 0 || strlen(f[i]) == 0) {
 			session_error(s, "invalid escaping in AUTH");
-			return;
+			return -1;
 		}
 	}
-	const char *service = auth_field_find(f + 3, (size_t)nparams - 3, "service");
-	if (service == NULL)
-		service = auth_field_find(f + 3, (size_t)nparams - 3, "protocol");
-	if (service == NULL || service[0] == '\0') {
+	char **params = f + 3;
+	size_t np = (size_t)nparams - 3;
+	p->service = auth_field_find(params, np, "service");
+	if (p->service == NULL) /* Dovecot 2.4's name */
+		p->service = auth_field_find(params, np, "protocol");
+	if (p->service == NULL || p->service[0] == '\0') {
 		session_error(s, "AUTH without service");
-		return;
+		return -1;
 	}
-	char mech[32];
-	copy_field(mech, sizeof(mech), f[2]);
-	for (char *p = mech; *p != '\0'; p++)
-		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-	if (strlen(f[2]) >= sizeof(mech) || !mech_advertised(a, mech)) {
-		reply_fail_now(s, id, "reason=Unsupported authentication mechanism");
-		return;
-	}
-	const char *rip = auth_field_find(f + 3, (size_t)nparams - 3, "rip");
-	bool secured = auth_field_find(f + 3, (size_t)nparams - 3, "secured") != NULL ||
-	               rip == NULL || ip_is_loopback(rip);
-	if (authd_mech_is_plaintext(mech) && !secured && !a->set.allow_plaintext_insecure) {
-		reply_fail_now(s, id,
-		               "reason=Plaintext authentication disallowed on non-secure "
-		               "(SSL/TLS) connections.");
-		return;
-	}
+	/* An over-long name stays unterminated in 31 bytes and matches no mechanism. */
+	copy_field(p->mech, sizeof(p->mech), f[2]);
+	for (char *c = p->mech; *c != '\0'; c++)
+		*c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+	if (strlen(f[2]) >= sizeof(p->mech))
+		p->mech[0] = '\0';
+	p->rip = auth_field_find(params, np, "rip");
+	p->lip = auth_field_find(params, np, "lip");
+	p->secured = auth_field_find(params, np, "secured") != NULL;
+	return 0;
+}
+
+static struct auth_req *req_new(struct auth_session *s, const struct auth_params *p)
+{
+	struct authd *a = s->authd;
 	struct auth_req *r = xcalloc(1, sizeof(*r));
-	r->session = s;
-	r->id = id;
-	copy_field(r->mech, sizeof(r->mech), mech);
-	copy_field(r->service, sizeof(r->service), service);
-	copy_ip(r->rip, sizeof(r->rip), rip);
-	copy_ip(r->lip, sizeof(r->lip), auth_field_find(f + 3, (size_t)nparams - 3, "lip"));
+
+	r->id = p->id;
+	copy_field(r->mech, sizeof(r->mech), p->mech);
+	copy_field(r->service, sizeof(r->service), p->service);
+	copy_ip(r->rip, sizeof(r->rip), p->rip);
+	copy_ip(r->lip, sizeof(r->lip), p->lip);
 	buf_init(&r->in, AUTH_MAX_RESPONSE);
 	buf_init(&r->out, AUTH_MAX_RESPONSE);
 	uv_timer_init(a->loop, &r->timer);
 	r->timer.data = r;
-	r->in_null = resp == NULL;
-	if (resp != NULL && (auth_tab_unescape((char *)resp) < 0 ||
-	                     base64_decode(&r->in, resp, strlen(resp)) < 0)) {
-		r->session = NULL;
-		req_destroy(r);
-		reply_fail_now(s, id, "code=invalid_base64\treason=Invalid base64 data");
+	r->in_null = p->resp == NULL;
+	return r;
+}
+
+static void cmd_auth(struct auth_session *s, char **f, int n)
+{
+	struct authd *a = s->authd;
+	struct auth_params p;
+
+	if (auth_params_parse(s, f, n, &p) < 0)
+		return;
+	if (req_find(s, p.id) != NULL) {
+		session_error(s, "duplicate request id");
+		return;
+	}
+	if (s->n_reqs >= a->set.max_requests_per_conn) {
+		session_error(s, "too many requests in flight");
+		return;
+	}
+	if (!mech_advertised(a, p.mech)) {
+		reply_fail_now(s, p.id, "reason=Unsupported authentication mechanism");
+		return;
+	}
+	bool secured = p.secured || p.rip == NULL || ip_is_loopback(p.rip);
+	if (authd_mech_is_plaintext(p.mech) && !secured && !a->set.allow_plaintext_insecure) {
+		reply_fail_now(s, p.id,
+		               "reason=Plaintext authentication disallowed on non-secure "
+		               "(SSL/TLS) connections.");
+		return;
+	}
+	struct auth_req *r = req_new(s, &p);
+	if (p.resp != NULL && (auth_tab_unescape((char *)p.resp) < 0 ||
+	                       base64_decode(&r->in, p.resp, strlen(p.resp)) < 0)) {
+		req_destroy(r); /* not linked into the session yet */
+		reply_fail_now(s, p.id, "code=invalid_base64\treason=Invalid base64 data");
 		return;
 	}
 	passdb_file_refresh(a->passdb);
 	struct passdb *db = passdb_file_get(a->passdb);
-	r->x = sasl_exchange_new(&a->set, db, a->dummy_hash, a->hostname, mech);
+	r->x = sasl_exchange_new(&a->set, db, a->dummy_hash, a->hostname, p.mech);
 	passdb_unref(&db);
+	r->session = s;
 	r->next = s->reqs;
 	s->reqs = r;
 	s->n_reqs++;

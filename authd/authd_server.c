@@ -5,6 +5,7 @@
 #include "authd_server.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "userdb_session.h"
 
 #define MAX_ALLOWED_UIDS 64
+#define MAX_EXTRA_SOCKETS 8
 
 enum socket_kind {
 	SOCKET_AUTH,
@@ -41,6 +43,8 @@ static struct {
 	struct authd authd;
 	bool inited;
 	struct listener *auth_listener, *userdb_listener;
+	struct listener *extra_listeners[MAX_EXTRA_SOCKETS];
+	size_t n_extra;
 	enum socket_kind auth_kind, userdb_kind;
 	uid_t allowed_uids[MAX_ALLOWED_UIDS];
 	size_t n_allowed_uids;
@@ -163,7 +167,8 @@ static void resolve_allowed_users(const struct config *cfg)
 }
 
 static struct listener *start_listener(uv_loop_t *loop, const char *name, const char *path,
-                                       int mode, enum socket_kind *kind, char **error_r)
+                                       int mode, const struct passwd *owner, gid_t group,
+                                       enum socket_kind *kind, char **error_r)
 {
 	char *address = xasprintf("unix:%s", path);
 	struct listener_config lc = {
@@ -171,6 +176,8 @@ static struct listener *start_listener(uv_loop_t *loop, const char *name, const 
 	    .address = address,
 	    .tls_mode = LISTENER_TLS_NONE,
 	    .unix_mode = (mode_t)mode,
+	    .unix_uid = owner != NULL ? owner->pw_uid : 0,
+	    .unix_gid = owner != NULL ? owner->pw_gid : group,
 	    .limits = {.max_input = 2 * AUTH_PROTO_MAX_LINE + 2, .max_output = 4u << 20},
 	    .ops = &server_ops,
 	    .ops_data = kind,
@@ -178,6 +185,38 @@ static struct listener *start_listener(uv_loop_t *loop, const char *name, const 
 	struct listener *l = listener_start(loop, &lc, error_r);
 	free(address);
 	return l;
+}
+
+/* Extra auth-client sockets (a chrooted Postfix needs one inside its queue directory),
+ * owned by auth_socket_extra_user when authd starts as root. */
+static int start_extra_listeners(uv_loop_t *loop, const struct config *cfg, char **error_r)
+{
+	size_t n;
+	const char *const *paths = config_list(cfg, "authd", "auth_socket_extra", &n);
+	const char *owner_name = config_str(cfg, "authd", "auth_socket_extra_user");
+	struct passwd *owner = NULL;
+
+	if (n > MAX_EXTRA_SOCKETS) {
+		*error_r = xasprintf("auth_socket_extra: at most %d sockets", MAX_EXTRA_SOCKETS);
+		return -1;
+	}
+	if (owner_name[0] != '\0' && (owner = getpwnam(owner_name)) == NULL) {
+		*error_r = xasprintf("auth_socket_extra_user: no such user %s", owner_name);
+		return -1;
+	}
+	struct passwd copy;
+	if (owner != NULL)
+		copy = *owner;
+	for (size_t i = 0; i < n; i++) {
+		struct listener *l = start_listener(
+		    loop, "auth", paths[i], (int)config_int(cfg, "authd", "auth_socket_extra_mode"),
+		    owner != NULL ? &copy : NULL, 0, &server.auth_kind, error_r);
+		if (l == NULL)
+			return -1;
+		server.extra_listeners[server.n_extra++] = l;
+		log_info("extra auth socket %s", paths[i]);
+	}
+	return 0;
 }
 
 int authd_server_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
@@ -192,15 +231,29 @@ int authd_server_setup(uv_loop_t *loop, const struct config *cfg, char **error_r
 	resolve_allowed_users(cfg);
 	server.auth_kind = SOCKET_AUTH;
 	server.userdb_kind = SOCKET_USERDB;
-	server.auth_listener = start_listener(loop, "auth", config_str(cfg, "authd", "auth_socket"),
-	                                      (int)config_int(cfg, "authd", "auth_socket_mode"),
+	const char *auth_path = config_str(cfg, "authd", "auth_socket");
+	const char *userdb_path = config_str(cfg, "authd", "userdb_socket");
+	int auth_mode = (int)config_int(cfg, "authd", "auth_socket_mode");
+	int userdb_mode = (int)config_int(cfg, "authd", "userdb_socket_mode");
+	const char *group_name = config_str(cfg, "authd", "auth_socket_group");
+	gid_t group = 0;
+	if (group_name[0] != '\0') {
+		struct group *gr = getgrnam(group_name);
+		if (gr == NULL) {
+			*error_r = xasprintf("auth_socket_group: no such group %s", group_name);
+			return -1;
+		}
+		group = gr->gr_gid;
+	}
+	server.auth_listener = start_listener(loop, "auth", auth_path, auth_mode, NULL, group,
 	                                      &server.auth_kind, error_r);
 	if (server.auth_listener == NULL)
 		return -1;
-	server.userdb_listener = start_listener(
-	    loop, "auth-userdb", config_str(cfg, "authd", "userdb_socket"),
-	    (int)config_int(cfg, "authd", "userdb_socket_mode"), &server.userdb_kind, error_r);
+	server.userdb_listener = start_listener(loop, "auth-userdb", userdb_path, userdb_mode, NULL,
+	                                        group, &server.userdb_kind, error_r);
 	if (server.userdb_listener == NULL)
+		return -1;
+	if (start_extra_listeners(loop, cfg, error_r) < 0)
 		return -1;
 	log_info("listening on %s and %s", config_str(cfg, "authd", "auth_socket"),
 	         config_str(cfg, "authd", "userdb_socket"));
@@ -222,8 +275,13 @@ void authd_server_shutdown(void)
 		listener_free(&server.auth_listener);
 	if (server.userdb_listener != NULL)
 		listener_free(&server.userdb_listener);
+	for (size_t i = 0; i < server.n_extra; i++)
+		listener_free(&server.extra_listeners[i]);
+	server.n_extra = 0;
+	/* Replies are small and clients treat a lost connection as a temporary failure, so
+	 * nothing is worth lingering for: exit promptly. */
 	for (struct server_conn *sc = server.conns; sc != NULL; sc = sc->next)
-		conn_close(sc->conn);
+		conn_abort(sc->conn);
 }
 
 void authd_server_free(void)

@@ -149,6 +149,42 @@ static int write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+/* Copies old to out with canonical_user's line changed (SET) or dropped (DELETE); the
+ * first line of the user counts. Sets *found_r. Returns -1 when out is full. */
+static int rewrite_lines(const struct authd_settings *set, const struct buf *old,
+                         enum passwd_edit_op op, const char *canonical_user, const char *password,
+                         struct buf *out, bool *found_r)
+{
+	const char *p = buf_cstr(old), *end = p + old->len;
+
+	*found_r = false;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+		char *user = line_user(set, p, len);
+		bool match = user != NULL && strcmp(user, canonical_user) == 0 && !*found_r;
+		free(user);
+		int r = 0;
+		if (!match) {
+			r = buf_append(out, p, len) | buf_append_char(out, '\n');
+		} else if (op == PASSWD_SET) {
+			/* Keep uid, gid, home and extra fields; replace the password. */
+			const char *c1 = memchr(p, ':', len);
+			const char *c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - p));
+			r = buf_append(out, p, (size_t)(c1 + 1 - p)) |
+			    buf_append_str(out, password);
+			if (c2 != NULL)
+				r |= buf_append(out, c2, len - (size_t)(c2 - p));
+			r |= buf_append_char(out, '\n');
+		}
+		if (r < 0)
+			return -1;
+		*found_r |= match;
+		p += len + (nl != NULL ? 1 : 0);
+	}
+	return 0;
+}
+
 int passwd_file_edit(const struct authd_settings *set, const char *path, enum passwd_edit_op op,
                      const char *canonical_user, const char *password, char **error_r)
 {
@@ -176,30 +212,9 @@ int passwd_file_edit(const struct authd_settings *set, const char *path, enum pa
 			*error_r = xasprintf("stat %s: %s", path, strerror(errno));
 		goto out;
 	}
-	const char *p = buf_cstr(&old), *end = p + old.len;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
-		char *user = line_user(set, p, len);
-		bool match = user != NULL && strcmp(user, canonical_user) == 0;
-		free(user);
-		if (match && !found) {
-			found = true;
-			if (op == PASSWD_SET) {
-				/* Keep uid, gid, home and extra fields; replace the password. */
-				const char *c1 = memchr(p, ':', len);
-				const char *c2 = memchr(c1 + 1, ':', len - (size_t)(c1 + 1 - p));
-				buf_append(&out, p, (size_t)(c1 + 1 - p));
-				buf_append_str(&out, password);
-				if (c2 != NULL)
-					buf_append(&out, c2, len - (size_t)(c2 - p));
-				buf_append_char(&out, '\n');
-			}
-		} else if (buf_append(&out, p, len) < 0 || buf_append_char(&out, '\n') < 0) {
-			*error_r = xstrdup("passwd-file too large");
-			goto out;
-		}
-		p += len + (nl != NULL ? 1 : 0);
+	if (rewrite_lines(set, &old, op, canonical_user, password, &out, &found) < 0) {
+		*error_r = xstrdup("passwd-file too large");
+		goto out;
 	}
 	if ((op == PASSWD_ADD) == found) {
 		ret = 1;

@@ -49,7 +49,16 @@ struct auth_client {
 	/* Mechanisms being collected during a handshake. */
 	struct auth_mech *new_mechs;
 	size_t n_new_mechs;
+	/* After the link is lost, reconnect on a timer (1 s doubling to 30 s) so the
+	 * mechanism list comes back without waiting for a request. Unreferenced: it never
+	 * keeps the loop alive on its own. */
+	uv_timer_t *retry_timer;
+	unsigned retry_ms;
+	bool wanted; /* someone asked to connect at least once */
 };
+
+#define AUTH_CLIENT_RETRY_MIN_MS 1000
+#define AUTH_CLIENT_RETRY_MAX_MS 30000
 
 static void free_mechs(struct auth_mech **mechs, size_t *n)
 {
@@ -117,6 +126,16 @@ static void request_fail_later(struct auth_request *req)
 	uv_timer_start(&req->timer, on_request_timer, 0, 0);
 }
 
+static void on_retry_timer(uv_timer_t *timer)
+{
+	auth_client_connect(timer->data);
+}
+
+static void on_retry_timer_closed(uv_handle_t *handle)
+{
+	free(handle);
+}
+
 /* The link is gone: every request fails temporarily. Callbacks may begin new requests,
  * which then start a fresh connection. */
 static void client_link_lost(struct auth_client *client, const char *why)
@@ -133,6 +152,13 @@ static void client_link_lost(struct auth_client *client, const char *why)
 	free_mechs(&client->new_mechs, &client->n_new_mechs);
 	if (list != NULL)
 		log_warn("auth-client: %s: %s", client->path, why);
+	if (client->wanted) {
+		client->retry_ms = client->retry_ms == 0 ? AUTH_CLIENT_RETRY_MIN_MS
+		                   : client->retry_ms * 2 > AUTH_CLIENT_RETRY_MAX_MS
+		                       ? AUTH_CLIENT_RETRY_MAX_MS
+		                       : client->retry_ms * 2;
+		uv_timer_start(client->retry_timer, on_retry_timer, client->retry_ms, 0);
+	}
 	client->requests = NULL;
 	while (list != NULL) {
 		struct auth_request *req = list;
@@ -209,6 +235,7 @@ static int client_handshake_line(struct auth_client *client, char **f, int n)
 		client->new_mechs = NULL;
 		client->n_new_mechs = 0;
 		client->state = CLIENT_READY;
+		client->retry_ms = 0;
 		client_send_queued(client);
 		return 0;
 	}
@@ -310,8 +337,10 @@ static const struct auth_link_ops client_link_ops = {
 
 void auth_client_connect(struct auth_client *client)
 {
+	client->wanted = true;
 	if (client->state != CLIENT_DOWN)
 		return;
+	uv_timer_stop(client->retry_timer);
 	client->link = auth_link_connect(client->loop, client->path, &client_link_ops, client);
 	if (client->link != NULL)
 		client->state = CLIENT_HANDSHAKE;
@@ -325,6 +354,10 @@ struct auth_client *auth_client_new(uv_loop_t *loop, const char *socket_path)
 	client->path = xstrdup(socket_path);
 	client->timeout_ms = AUTH_CLIENT_DEFAULT_TIMEOUT_MS;
 	client->next_id = 1;
+	client->retry_timer = xcalloc(1, sizeof(*client->retry_timer));
+	uv_timer_init(loop, client->retry_timer);
+	uv_unref((uv_handle_t *)client->retry_timer);
+	client->retry_timer->data = client;
 	return client;
 }
 
@@ -344,6 +377,8 @@ void auth_client_free(struct auth_client **clientp)
 		request_destroy(client->requests);
 	if (client->link != NULL)
 		auth_link_close(client->link);
+	uv_timer_stop(client->retry_timer);
+	uv_close((uv_handle_t *)client->retry_timer, on_retry_timer_closed);
 	free_mechs(&client->mechs, &client->n_mechs);
 	free_mechs(&client->new_mechs, &client->n_new_mechs);
 	free(client->path);
@@ -352,6 +387,9 @@ void auth_client_free(struct auth_client **clientp)
 
 size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **mechs_r)
 {
+	/* Asking for the mechanisms is a reason to (re)connect: the answer comes soon. */
+	if (client->state == CLIENT_DOWN)
+		auth_client_connect(client);
 	*mechs_r = client->mechs;
 	return client->state == CLIENT_READY ? client->n_mechs : 0;
 }

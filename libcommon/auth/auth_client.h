@@ -47,8 +47,10 @@ typedef void auth_callback_t(enum auth_result result, const char *data, void *co
 /* socket_path is authd's auth socket. Connects lazily and reconnects. */
 struct auth_client *auth_client_new(uv_loop_t *loop, const char *socket_path);
 void auth_client_free(struct auth_client **client);
-/* Mechanisms from the last handshake (empty before it or while authd is down). The
- * array is valid until the next call into the client. */
+/* Mechanisms from the last handshake (empty before it or while authd is down; a call
+ * while disconnected starts connecting). The array is valid until the next call into
+ * the client. After the connection is lost the client reconnects on its own (1 s
+ * doubling to 30 s) once auth_client_connect() or this was ever called. */
 size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **mechs_r);
 /* Starts connecting (if not connected) so mechanisms are known soon. */
 void auth_client_connect(struct auth_client *client);

@@ -171,6 +171,19 @@ static void test_plain_failures_look_alike(void **state)
 	    t,
 	    "FAIL\t9\tcode=user_disabled\tuser=dave@example.test\treason=Authentication failed\n",
 	    5000);
+	/* bob's password does not let bob act as alice (PLAIN authzid). */
+	char *proxy = b64("alice\0bob\0s3cret pass", 21);
+	snprintf(line, sizeof(line), "AUTH\t10\tPLAIN\tservice=smtp\tresp=%s\n", proxy);
+	t_send(t, line);
+	expect_reply(t, "FAIL\t10\t", 5000);
+	assert_null(strstr(buf_cstr(&t->io.out), "OK\t10\t"));
+	/* The same authzid as the authcid is fine. */
+	char *self = b64("bob\0bob\0s3cret pass", 19);
+	snprintf(line, sizeof(line), "AUTH\t11\tPLAIN\tservice=smtp\tresp=%s\n", self);
+	t_send(t, line);
+	expect_reply(t, "OK\t11\tuser=bob@example.test\n", 5000);
+	free(proxy);
+	free(self);
 	free(wrong);
 	free(unknown);
 	free(dave);
@@ -522,6 +535,83 @@ static void test_cram_md5_only_when_all_plaintext(void **state)
 	t_free(t);
 }
 
+/* The same transcript fed whole and one byte at a time gives the same replies. A CONT
+ * is only sent once the challenge it answers arrived, as a client must. */
+static void trickle_send(struct t *t, const char *text, bool bytewise)
+{
+	if (!bytewise) {
+		t_send(t, text);
+		return;
+	}
+	for (size_t i = 0; text[i] != '\0'; i++) {
+		char one[2] = {text[i], '\0'};
+		t_send(t, one);
+	}
+}
+
+static void run_trickle_transcript(struct t *t, bool bytewise)
+{
+	char *r = b64("\0alice\0alicepw", 14);
+	char first[256];
+
+	snprintf(first, sizeof(first),
+	         "VERSION\t1\t0\nCPID\t9\nAUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n"
+	         "AUTH\t2\tLOGIN\tservice=imap\n",
+	         r);
+	free(r);
+	trickle_send(t, first, bytewise);
+	expect_reply(t, "OK\t1\t", 5000);
+	expect_reply(t, "CONT\t2\tVXNlcm5hbWU6\n", 5000);
+	trickle_send(t, "CONT\t2\tYWxpY2U=\n", bytewise);
+	expect_reply(t, "CONT\t2\tUGFzc3dvcmQ6\n", 5000);
+	trickle_send(t, "CONT\t2\tYWxpY2Vwdw==\n", bytewise);
+	expect_reply(t, "OK\t2\t", 5000);
+	assert_false(t->io.closed);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The lines of text, sorted: independent requests may finish in either order. */
+static char *sorted_lines(const char *text)
+{
+	char *copy = xstrdup(text), *lines[64], *save = NULL;
+	size_t n = 0;
+	struct buf b;
+
+	for (char *l = strtok_r(copy, "\n", &save); l != NULL && n < 64;
+	     l = strtok_r(NULL, "\n", &save))
+		lines[n++] = l;
+	qsort(lines, n, sizeof(lines[0]), cmp_str);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%s\n", lines[i]);
+	free(copy);
+	return buf_steal(&b);
+}
+
+static void test_trickle(void **state)
+{
+	(void)state;
+	struct t *whole = t_new(passwd_mixed, 10, 20);
+	struct t *trickle = t_new(passwd_mixed, 10, 20);
+	run_trickle_transcript(whole, false);
+	run_trickle_transcript(trickle, true);
+	/* Same bytes, apart from the per-connection SPID/CUID/COOKIE values. */
+	const char *a = strstr(buf_cstr(&whole->io.out), "DONE\n");
+	const char *b = strstr(buf_cstr(&trickle->io.out), "DONE\n");
+	assert_non_null(a);
+	assert_non_null(b);
+	char *sa = sorted_lines(a), *sb = sorted_lines(b);
+	assert_string_equal(sa, sb);
+	free(sa);
+	free(sb);
+	t_free(whole);
+	t_free(trickle);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -539,6 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_half_closed),
 	    cmocka_unit_test(test_scram_sha256),
 	    cmocka_unit_test(test_cram_md5_only_when_all_plaintext),
+	    cmocka_unit_test(test_trickle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,7 +264,8 @@ struct fake {
 	uv_pipe_t client;
 	bool client_open;
 	const char *handshake;
-	const char *reply; /* "%u" is the request id; NULL = never answer */
+	const char *trigger; /* the request line prefix to answer */
+	const char *reply;   /* "%u" is the request id; NULL = never answer */
 	struct buf in;
 };
 
@@ -292,10 +293,11 @@ static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		uv_close((uv_handle_t *)s, fake_closed);
 		return;
 	}
-	char *p = strstr(f->in.data != NULL ? f->in.data : "", "AUTH\t");
+	char *p = strstr(f->in.data != NULL ? f->in.data : "", f->trigger);
 	if (p != NULL && f->reply != NULL && strchr(p, '\n') != NULL) {
 		char out[256];
-		int len = snprintf(out, sizeof(out), f->reply, (unsigned)atoi(p + 5));
+		int len =
+		    snprintf(out, sizeof(out), f->reply, (unsigned)atoi(p + strlen(f->trigger)));
 		uv_buf_t w = uv_buf_init(out, (unsigned)len);
 		uv_try_write(s, &w, 1);
 		buf_reset(&f->in);
@@ -316,24 +318,91 @@ static void fake_connection(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *)&f->client, fake_alloc, fake_read);
 }
 
+static void fake_start(struct fake *f, uv_loop_t *loop, char *dir, char *path, size_t size)
+{
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, size, "%s/sock", dir);
+	uv_loop_init(loop);
+	buf_init(&f->in, 0);
+	uv_pipe_init(loop, &f->server, 0);
+	f->server.data = f;
+	assert_int_equal(uv_pipe_bind(&f->server, path), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&f->server, 4, fake_connection), 0);
+}
+
+static void fake_stop(struct fake *f, uv_loop_t *loop, char *dir, char *path)
+{
+	if (f->client_open)
+		uv_close((uv_handle_t *)&f->client, fake_closed);
+	uv_close((uv_handle_t *)&f->server, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0);
+	buf_free(&f->in);
+	unlink(path);
+	rmdir(dir);
+}
+
+static enum userdb_result userdb_against_fake(const char *handshake, const char *reply,
+                                              unsigned timeout_ms, struct uresult *res)
+{
+	char dir[] = "/tmp/tern-userdb-fake.XXXXXX";
+	char path[128];
+	uv_loop_t loop;
+	struct fake f = {.handshake = handshake, .trigger = "USER\t", .reply = reply};
+
+	memset(res, 0, sizeof(*res));
+	fake_start(&f, &loop, dir, path, sizeof(path));
+	struct userdb_client *client = userdb_client_new(&loop, path);
+	userdb_client_set_timeout(client, timeout_ms);
+	userdb_client_lookup(client, "bob", "lmtp", on_userdb, res);
+	assert_int_equal(res->done, 0);
+	assert_true(wait_for(&loop, &res->done, 5000));
+	userdb_client_free(&client);
+	fake_stop(&f, &loop, dir, path);
+	return res->r;
+}
+
+static void test_userdb_client_fails_closed(void **state)
+{
+	static const char hs[] = "VERSION\t1\t0\nSPID\t1\n";
+	struct uresult res;
+	(void)state;
+
+	assert_int_equal(
+	    userdb_against_fake(hs, "USER\t%u\tbob\thome=/m/b\tquota_bytes=9\n", 5000, &res),
+	    USERDB_FOUND);
+	assert_string_equal(res.home, "/m/b");
+	assert_int_equal(res.quota, 9);
+	assert_int_equal(userdb_against_fake(hs, "NOTFOUND\t%u\n", 5000, &res), USERDB_NOTFOUND);
+	static const char *const bad[] = {
+	    "FAIL\t%u\tbackend down\n",
+	    "garbage\n",
+	    "USER\t%u\tbob\n",                            /* no home */
+	    "USER\t%u\tbob\thome=relative/path\n",        /* not absolute */
+	    "USER\t%u\tbob\thome=/m/b\tquota_bytes=-1\n", /* bad number */
+	    "USER\tx\tbob\thome=/m/b\n",                  /* bad id */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (userdb_against_fake(hs, bad[i], 5000, &res) != USERDB_TEMPFAIL)
+			fail_msg("reply %zu was not a temporary failure", i);
+	}
+	assert_int_equal(userdb_against_fake("VERSION\t9\t0\n", "NOTFOUND\t%u\n", 5000, &res),
+	                 USERDB_TEMPFAIL);
+	uint64_t start = now_ms();
+	assert_int_equal(userdb_against_fake(hs, NULL, 200, &res), USERDB_TEMPFAIL);
+	assert_true(now_ms() - start >= 190);
+}
+
 static enum auth_result run_against_fake(const char *handshake, const char *reply,
                                          unsigned timeout_ms, char *data, size_t size)
 {
 	char dir[] = "/tmp/tern-authd-fake.XXXXXX";
 	char path[128];
 	uv_loop_t loop;
-	struct fake f = {.handshake = handshake, .reply = reply};
+	struct fake f = {.handshake = handshake, .trigger = "AUTH\t", .reply = reply};
 	struct result res = {0};
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/auth", dir);
-	uv_loop_init(&loop);
-	buf_init(&f.in, 0);
-	uv_pipe_init(&loop, &f.server, 0);
-	f.server.data = &f;
-	assert_int_equal(uv_pipe_bind(&f.server, path), 0);
-	assert_int_equal(uv_listen((uv_stream_t *)&f.server, 4, fake_connection), 0);
-
+	fake_start(&f, &loop, dir, path, sizeof(path));
 	struct auth_client *client = auth_client_new(&loop, path);
 	auth_client_set_timeout(client, timeout_ms);
 	struct auth_request_info info = {.mech = "PLAIN",
@@ -344,15 +413,49 @@ static enum auth_result run_against_fake(const char *handshake, const char *repl
 	assert_true(wait_for(&loop, &res.done, 5000));
 	snprintf(data, size, "%s", res.data);
 	auth_client_free(&client);
-	if (f.client_open)
-		uv_close((uv_handle_t *)&f.client, fake_closed);
-	uv_close((uv_handle_t *)&f.server, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&loop), 0);
-	buf_free(&f.in);
-	unlink(path);
-	rmdir(dir);
+	fake_stop(&f, &loop, dir, path);
 	return res.r;
+}
+
+/* authd restarts: the client notices, and reconnects by itself (no request needed), so
+ * the mechanism list a front end advertises comes back. */
+static void test_auth_client_reconnects_by_itself(void **state)
+{
+	char dir[] = "/tmp/tern-authd-fake.XXXXXX";
+	char path[128];
+	uv_loop_t loop;
+	struct fake f = {.handshake = "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nDONE\n",
+	                 .trigger = "AUTH\t",
+	                 .reply = "OK\t%u\tuser=bob\n"};
+	const struct auth_mech *mechs;
+	(void)state;
+
+	fake_start(&f, &loop, dir, path, sizeof(path));
+	struct auth_client *client = auth_client_new(&loop, path);
+	auth_client_connect(client);
+	uint64_t end = now_ms() + 5000;
+	while (auth_client_mechs(client, &mechs) == 0 && now_ms() < end)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(auth_client_mechs(client, &mechs), 1);
+	/* The server drops the connection. */
+	uv_close((uv_handle_t *)&f.client, fake_closed);
+	end = now_ms() + 5000;
+	while (f.client_open && now_ms() < end)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	drain(&loop, 50);
+	assert_false(f.client_open);
+	/* Without any call into the client, it is back within the first retry (1 s). */
+	end = now_ms() + 5000;
+	while (!f.client_open && now_ms() < end) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_true(f.client_open);
+	drain(&loop, 100);
+	assert_int_equal(auth_client_mechs(client, &mechs), 1);
+	assert_string_equal(mechs[0].name, "PLAIN");
+	auth_client_free(&client);
+	fake_stop(&f, &loop, dir, path);
 }
 
 static void test_auth_client_fails_closed(void **state)
@@ -411,6 +514,8 @@ int main(void)
 	    cmocka_unit_test(test_auth_client_against_authd),
 	    cmocka_unit_test(test_userdb_client_against_authd),
 	    cmocka_unit_test(test_auth_client_fails_closed),
+	    cmocka_unit_test(test_auth_client_reconnects_by_itself),
+	    cmocka_unit_test(test_userdb_client_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,6 +3,7 @@ userdb lookups, the passwd-file reloaded on change without a restart, fail2ban-s
 lines, a connection that sends garbage not affecting others, and a clean SIGTERM."""
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -93,6 +94,13 @@ def test_passwd_file_reload(authd):
 def test_sigterm_exits_cleanly(authd):
     c = LineClient(authd.auth)
     handshake(c)
+    # Requests in flight (waiting for CONT, waiting out a failure delay) and an idle
+    # userdb client do not keep authd from exiting.
+    c.send("AUTH\t1\tLOGIN\tservice=smtp\n")
+    assert c.line().startswith("CONT\t1\t")
+    c.send("AUTH\t2\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0bob\0bad"))
+    u = LineClient(authd.userdb)
+    u.line()
     authd.proc.send_signal(signal.SIGTERM)
     assert authd.proc.wait(timeout=15) == 0
     assert not os.path.exists(authd.auth)
@@ -156,8 +164,81 @@ def test_ternctl_against_authd(authd):
     time.sleep(0.2)
     r = ternctl(authd, "auth", "test", "dave@example.test", "davepw")
     assert r.returncode == 0, r.stdout + r.stderr
-    # authd down: a temporary failure, never a success.
-    authd.stop()
+    # authd killed (no cleanup, the socket file stays): a temporary failure, never a
+    # success.
+    authd.stop(signal.SIGKILL)
+    assert os.path.exists(authd.auth)
     r = ternctl(authd, "auth", "test", "bob", "s3cret pass")
     assert r.returncode == 75  # EX_TEMPFAIL
     assert ternctl(authd, "user", "lookup", "bob").returncode == 69  # EX_UNAVAILABLE
+
+
+def test_half_closed_client(authd):
+    """A client that sends a request and shuts down its sending side: authd neither
+    hangs nor crashes, and keeps serving others."""
+    c = LineClient(authd.auth)
+    handshake(c)
+    c.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0bob\0s3cret pass"))
+    c.sock.shutdown(socket.SHUT_WR)
+    try:
+        while True:  # whatever comes, the connection must end (bounded by the timeout)
+            c.line()
+    except EOFError:
+        pass
+    c.close()
+    other = LineClient(authd.auth)
+    handshake(other)
+    other.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0alice\0alicepw"))
+    assert other.line() == "OK\t1\tuser=alice@example.test"
+    assert authd.proc.poll() is None
+
+
+def test_log_lines_match_fail2ban_dovecot_filter(authd):
+    """The authd failure lines match the failregex of fail2ban's dovecot filter
+    (logs.md 4.3) once the tern/authd[pid]: prefix is stripped by _daemon."""
+    import re
+    c = LineClient(authd.auth)
+    handshake(c)
+    c.send("AUTH\t1\tPLAIN\tservice=imap\trip=198.51.100.23\tsecured\tresp=%s\n"
+           % b64(b"\0bob\0wrong"))
+    c.line()
+    c.send("AUTH\t2\tPLAIN\tservice=imap\trip=198.51.100.24\tsecured\tresp=%s\n"
+           % b64(b"\0who  <evil>,x\0wrong"))
+    c.line()
+    failregex = re.compile(r"^[a-z\-]{3,15}\(\S*,(?P<host>\S+?)(?:,\S*)?\): "
+                           r"(?:unknown user|invalid credentials)\s*$")
+    hosts = []
+    for line in authd.log_text().splitlines():
+        m = re.match(r"^\S+ \S+ tern/authd\[\d+\]: (.*)$", line)
+        if m and failregex.match(m.group(1)):
+            hosts.append(failregex.match(m.group(1)).group("host"))
+    assert hosts == ["198.51.100.23", "198.51.100.24"]
+
+
+def test_sighup_keeps_serving(authd):
+    c = LineClient(authd.auth)
+    handshake(c)
+    authd.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "reload" not in authd.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "reload" in authd.log_text()
+    c.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0alice\0alicepw"))
+    assert c.line() == "OK\t1\tuser=alice@example.test"
+    assert authd.proc.poll() is None
+
+
+def test_socket_group_and_mode():
+    """auth_socket_group/modes: the sockets get the group, so 0660 admits its members."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give sockets a group")
+    import grp
+    a = Authd(extra_conf="auth_socket_group = mail\nauth_socket_mode = 0660\n"
+                         "userdb_socket_mode = 0660\n").start()
+    try:
+        for path in (a.auth, a.userdb):
+            st = os.stat(path)
+            assert st.st_gid == grp.getgrnam("mail").gr_gid
+            assert st.st_mode & 0o777 == 0o660
+    finally:
+        a.cleanup()

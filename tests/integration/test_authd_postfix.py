@@ -43,7 +43,7 @@ def free_port():
 
 
 class Postfix:
-    def __init__(self, sasl_path):
+    def __init__(self, sasl_path=None):
         self.dir = tempfile.mkdtemp(prefix="tpf")
         os.chmod(self.dir, 0o755)
         self.etc = os.path.join(self.dir, "etc")
@@ -53,6 +53,12 @@ class Postfix:
         for d in (self.etc, self.spool, self.data):
             os.mkdir(d, 0o755)
         shutil.chown(self.data, "postfix")
+        # Where a chrooted smtpd finds its sockets: smtpd_sasl_path = private/...
+        self.private = os.path.join(self.spool, "private")
+        os.mkdir(self.private, 0o700)
+        shutil.chown(self.private, "postfix", "postfix")
+        if sasl_path is None:
+            sasl_path = "private/tern-auth"
         self.port = free_port()
         with open(os.path.join(self.etc, "main.cf"), "w") as f:
             f.write(f"""compatibility_level = 3.6
@@ -117,6 +123,24 @@ maillog_file_prefixes = {self.dir}
 
 
 @pytest.fixture
+def stack_private():
+    """authd's extra socket inside Postfix's queue directory, owned by postfix, and
+    smtpd_sasl_path relative to it, as a chrooted Postfix is set up."""
+    ensure_postfix()
+    postfix = Postfix()
+    authd = None
+    try:
+        authd = Authd(extra_conf="auth_socket_extra = %s/tern-auth\n"
+                                 "auth_socket_extra_user = postfix\n" % postfix.private).start()
+        postfix.start()
+        yield authd, postfix
+    finally:
+        postfix.cleanup()
+        if authd is not None:
+            authd.cleanup()
+
+
+@pytest.fixture
 def stack():
     ensure_postfix()
     authd = Authd().start()
@@ -164,3 +188,12 @@ def test_postfix_auth_plain_and_login(stack):
     alog = authd.log_text()
     assert "login: user=<bob@example.test>, method=PLAIN, rip=127.0.0.1" in alog
     assert "passwd-file(nobody@example.test,127.0.0.1): unknown user" in alog
+
+
+def test_postfix_private_socket(stack_private):
+    authd, postfix = stack_private
+    st = os.stat(os.path.join(postfix.private, "tern-auth"))
+    assert st.st_uid == pwd.getpwnam("postfix").pw_uid and (st.st_mode & 0o777) == 0o660
+    assert smtp_auth(postfix.port, "PLAIN", "bob@example.test", "s3cret pass") == 235
+    assert smtp_auth(postfix.port, "LOGIN", "alice", "alicepw") == 235
+    assert smtp_auth(postfix.port, "PLAIN", "alice", "wrong") == 535
