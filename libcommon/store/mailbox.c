@@ -65,6 +65,7 @@ void store_mailbox_close(struct store_mailbox **boxp)
 	free(box->changed);
 	free(box->res_seqs);
 	free(box->res_changed);
+	free(box->quota_root);
 	free(box->path);
 	free(box);
 	*boxp = NULL;
@@ -191,4 +192,10 @@ int store_mailbox_keyword(struct store_mailbox *box, const char *name, bool crea
 	idx = keywords_add(box->dir_fd, &box->kw, name, &error);
 	mbox_unlock(box);
 	return idx;
+}
+
+void store_mailbox_set_quota_root(struct store_mailbox *box, const char *root)
+{
+	free(box->quota_root);
+	box->quota_root = root != NULL ? xstrdup(root) : NULL;
 }

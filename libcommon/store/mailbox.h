@@ -86,6 +86,11 @@ char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq);
 enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
                                      struct store_cache *cache);
 void store_cache_free(struct store_cache *cache);
+struct buf;
+/* Appends one cached header field (enum mime_field) of message seq to out; *present_r
+ * tells whether the message has that field. Cheaper than store_mailbox_cache. */
+enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq, int field,
+                                           struct buf *out, bool *present_r);
 
 /* Keyword names of this folder (dovecot-keywords). NULL for an unused index. */
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx);
@@ -117,6 +122,9 @@ enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const u
                                               uint32_t flags, uint32_t keywords,
                                               uint64_t unchangedsince, uint32_t *modified,
                                               size_t *modified_count_r);
+/* Keep the Maildir++ quota file (maildirsize) of root up to date on expunge, append and
+ * copy into this folder (root is the user's Maildir; see quota.h). */
+void store_mailbox_set_quota_root(struct store_mailbox *box, const char *root);
 /* Removes the messages with these UIDs (the caller checked \Deleted). They stay in the
  * view, marked expunged, until the next sync reports them. */
 enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,

@@ -134,6 +134,48 @@ static char *blob_get(const unsigned char **p, const unsigned char *end, bool *o
 	return s;
 }
 
+/* Reads and checks the blob of m into data (cache_len bytes); payload and length out. */
+static bool cache_load(struct store_mailbox *box, const struct mbox_msg *m, unsigned char *data,
+                       const unsigned char **payload, size_t *plen)
+{
+	size_t flen;
+	return pread(box->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
+	           (ssize_t)m->cache_len &&
+	       index_unframe(data, m->cache_len, payload, plen, &flen);
+}
+
+/* Just one item of m's blob (0 envelope, 1 body, 2 bodystructure, 3.. fields) into out;
+ * -1 when the blob is unusable, 0 when the item is NULL, 1 when set. */
+static int cache_read_item(struct store_mailbox *box, const struct mbox_msg *m, int item,
+                           struct buf *out)
+{
+	if (m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
+		return -1;
+	unsigned char stack[4096];
+	unsigned char *data = m->cache_len <= sizeof(stack) ? stack : xmalloc(m->cache_len);
+	const unsigned char *p, *end;
+	size_t plen;
+	int ret = -1;
+	if (cache_load(box, m, data, &p, &plen)) {
+		end = p + plen;
+		for (int i = 0; i <= item && end - p >= 4; i++) {
+			uint32_t len = index_get_u32(p);
+			p += 4;
+			if (len != CACHE_NULL && (size_t)(end - p) < len)
+				break;
+			if (i == item) {
+				ret = len == CACHE_NULL ? 0 : 1;
+				if (ret == 1)
+					buf_append(out, p, len);
+			}
+			p += len == CACHE_NULL ? 0 : len;
+		}
+	}
+	if (data != stack)
+		free(data);
+	return ret;
+}
+
 static bool cache_read(struct store_mailbox *box, const struct mbox_msg *m, struct store_cache *c)
 {
 	if (m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
@@ -203,4 +245,27 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
 	if (e == STORE_OK && (m == NULL || !cache_read(box, m, cache)))
 		e = STORE_ETEMP;
 	return e;
+}
+
+enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq, int field,
+                                           struct buf *out, bool *present_r)
+{
+	*present_r = false;
+	if (seq == 0 || seq > box->visible || field < 0 || field >= MIME_FIELD_COUNT)
+		return STORE_EINVAL;
+	int r = cache_read_item(box, &box->st.msgs[seq - 1], 3 + field, out);
+	if (r < 0) {
+		/* Damaged or missing: the full read rebuilds it. */
+		struct store_cache c;
+		enum store_error e = store_mailbox_cache(box, seq, &c);
+		if (e != STORE_OK)
+			return e;
+		if (c.fields[field] != NULL) {
+			buf_append_str(out, c.fields[field]);
+			r = 1;
+		}
+		store_cache_free(&c);
+	}
+	*present_r = r == 1;
+	return STORE_OK;
 }

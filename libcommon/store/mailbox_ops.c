@@ -16,6 +16,7 @@
 #include "base/xalloc.h"
 #include "store/maildir_fs.h"
 #include "store/maildir_name.h"
+#include "store/quota.h"
 
 /* The message, or NULL; rescans once when its file is not where the index says. */
 static struct mbox_msg *live_msg(struct store_mailbox *box, uint32_t uid)
@@ -111,6 +112,7 @@ enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t
 	if (e != STORE_OK)
 		return e;
 	bool rescanned = false;
+	int64_t freed = 0, removed = 0;
 	for (size_t i = 0; i < count && e == STORE_OK; i++) {
 		struct mbox_msg *m = live_msg(box, uids[i]);
 		if (m == NULL)
@@ -128,9 +130,13 @@ enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t
 				continue;
 			}
 		}
+		freed += (int64_t)m->m.psize;
+		removed++;
 		e = mbox_log_expunge(box, uids[i]);
 	}
 	mbox_unlock(box);
+	if (removed > 0 && box->quota_root != NULL)
+		(void)store_quota_add(box->quota_root, -freed, -removed);
 	return e;
 }
 
@@ -226,6 +232,8 @@ static enum store_error append_link(struct store_append *app, uint32_t *uid_r)
 		*uid_r = rec.uid;
 	else
 		(void)unlinkat(box->cur_fd, name, 0);
+	if (e == STORE_OK && box->quota_root != NULL)
+		(void)store_quota_add(box->quota_root, (int64_t)rec.psize, 1);
 	free(name);
 	return e;
 }
@@ -318,6 +326,8 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 	if (e == STORE_OK)
 		*uid_r = rec.uid;
 	mbox_unlock(dst);
+	if (e == STORE_OK && dst->quota_root != NULL)
+		(void)store_quota_add(dst->quota_root, (int64_t)rec.psize, 1);
 	free(name);
 	return e;
 }

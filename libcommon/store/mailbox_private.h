@@ -42,6 +42,7 @@ struct store_mailbox {
 	bool uidvalidity_changed;
 	bool force_scan;     /* a file was not where the index said: rescan the dirs */
 	bool import_uidlist; /* the next scan takes UIDs from dovecot-uidlist */
+	char *quota_root;    /* maildirsize to update, or NULL */
 	/* Buffers behind the last struct store_sync_result. */
 	uint32_t *res_seqs, *res_changed;
 };

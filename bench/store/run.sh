@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Store benchmark, tern side by side with Dovecot on the same messages.
+# Usage: bench/store/run.sh [MESSAGES] [DELIVERIES]   (defaults 100000 and 2000)
+# Prints one line per measurement: name, tern, Dovecot, and how many times faster tern is.
+# Dovecot (Debian's dovecot-imapd) reads the same Maildir through its imap binary, run
+# preauthenticated with a private config; its times include starting that process.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${1:-100000}
+deliveries=${2:-2000}
+build=$("$root/scripts/build" release)
+"$root/scripts/deps" dovecot-imapd >/dev/null
+work=$(mktemp -d /tmp/tern-bench-XXXXXX)
+chmod 755 "$work"
+trap 'rm -rf "$work"' EXIT
+cc -O2 -I "$root/libcommon" "$root/bench/store/bench_store.c" "$build/libcommon/libcommon.a" \
+	-pthread -o "$work/bench_store"
+b="$work/bench_store"
+
+mkdir -p "$work/tern/cur" "$work/tern/new" "$work/tern/tmp"
+"$b" gen "$work/tern" "$n"
+cp -a "$work/tern" "$work/dovecot"
+
+secs() { awk '{print $2}'; }
+t_first=$("$b" open "$work/tern" | secs)
+t_warm=$("$b" open "$work/tern" | secs)
+t_fetch=$("$b" fetch "$work/tern" | secs)
+t_search=$("$b" search "$work/tern" needle | secs)
+mkdir -p "$work/d1" "$work/d32"
+t_d1=$("$b" deliver "$work/d1" "$deliveries" 1 | secs)
+t_d32=$("$b" deliver "$work/d32" "$deliveries" 32 | secs)
+
+# Dovecot: mail user nobody when we are root (it refuses root).
+uid=$(id -u); gid=$(id -g)
+if [ "$uid" -eq 0 ]; then uid=65534; gid=65534; chown -R 65534:65534 "$work/dovecot"; fi
+mkdir -p "$work/dv/run" "$work/dv/state" "$work/dv/home"
+chown -R "$uid:$gid" "$work/dv"
+cat >"$work/dv/dovecot.conf" <<CONF
+base_dir = $work/dv/run
+state_dir = $work/dv/state
+log_path = $work/dv/log
+mail_location = maildir:$work/dovecot
+mail_uid = $uid
+mail_gid = $gid
+first_valid_uid = 0
+first_valid_gid = 0
+ssl = no
+CONF
+# One Dovecot session: sends each command after the previous one completed (so a long
+# SEARCH is not cut short by end of input) and prints the session's seconds.
+imap() {
+	python3 - "$1" "$work/dv/dovecot.conf" "$work/dv/home" <<'PY'
+import subprocess, sys, time
+cmds = sys.argv[1].encode().decode("unicode_escape").split("\r\n")
+env = {"USER": "tester", "HOME": sys.argv[3], "PATH": "/usr/bin:/bin"}
+start = time.monotonic()
+p = subprocess.Popen(["/usr/lib/dovecot/imap", "-c", sys.argv[2]], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, env=env)
+for cmd in filter(None, cmds):
+    tag = cmd.split()[0].encode()
+    p.stdin.write(cmd.encode() + b"\r\n")
+    p.stdin.flush()
+    while True:
+        line = p.stdout.readline()
+        if not line:
+            sys.exit("dovecot ended early")
+        if line.startswith(tag + b" "):
+            if not line.startswith(tag + b" OK"):
+                sys.exit(line.decode(errors="replace"))
+            break
+p.stdin.close()
+p.wait()
+print("%.3f" % (time.monotonic() - start))
+PY
+}
+d_first=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n')
+d_warm=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n')
+d_fetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n')
+d_search=$(imap 'a SELECT INBOX\r\nb SEARCH HEADER SUBJECT needle\r\nz LOGOUT\r\n')
+
+# Dovecot deliveries: dovecot-lda, one process per message as an MTA would run it.
+mkdir -p "$work/dvd" "$work/dvd-msg/cur" "$work/dvd-msg/new" "$work/dvd-msg/tmp"
+"$b" gen "$work/dvd-msg" 1
+msg=$(ls "$work/dvd-msg/new"/*)
+sed "s|maildir:$work/dovecot|maildir:$work/dvd|" "$work/dv/dovecot.conf" >"$work/dv/lda.conf"
+chown -R "$uid:$gid" "$work/dvd" "$work/dvd-msg" "$work/dv/lda.conf"
+as=()
+[ "$(id -u)" -eq 0 ] && as=(setpriv --reuid="$uid" --regid="$gid" --clear-groups)
+lda_writer() {
+	for _ in $(seq 1 "$1"); do
+		"${as[@]}" env USER=tester HOME="$work/dv/home" /usr/lib/dovecot/dovecot-lda \
+			-c "$work/dv/lda.conf" -f bench@example.org <"$msg" || return 1
+	done
+}
+start=$(date +%s.%N); lda_writer "$deliveries"; d_d1=$(echo "$(date +%s.%N) - $start" | bc -l)
+start=$(date +%s.%N)
+pids=()
+for _ in $(seq 1 32); do lda_writer $((deliveries / 32)) & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p"; done
+d_d32=$(echo "$(date +%s.%N) - $start" | bc -l)
+
+row() { printf '%-22s %10.3f %10.3f %8.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
+printf '%-22s %10s %10s %9s\n' "($n messages)" tern dovecot ratio
+row "first open" "$t_first" "$d_first"
+row "warm open" "$t_warm" "$d_warm"
+row "flags+envelope all" "$t_fetch" "$d_fetch"
+row "header search" "$t_search" "$d_search"
+per() { echo "$1 / $2" | bc -l; }
+rate() {
+	printf '%-22s %10.0f %10.0f %8.2fx  (deliveries/s)\n' "$1" "$(per "$2" "$3")" \
+		"$(per "$4" "$5")" "$(echo "($2 / $3) / ($4 / $5)" | bc -l)"
+}
+rate "deliveries, 1 writer" "$deliveries" "$t_d1" "$deliveries" "$d_d1"
+rate "deliveries, 32 writers" "$((deliveries / 32 * 32))" "$t_d32" "$((deliveries / 32 * 32))" "$d_d32"
