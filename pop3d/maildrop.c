@@ -20,8 +20,7 @@
 #define MAILDROP_LOCK_NAME "tern-pop3.lock"
 
 struct maildrop_msg {
-	size_t seq; /* in the store view */
-	uint32_t uid;
+	uint32_t uid;  /* the store view is searched by UID: its numbers change at a sync */
 	uint64_t size; /* RFC822.SIZE = what RETR sends before stuffing */
 	char *uidl;
 	bool deleted;
@@ -132,7 +131,6 @@ enum maildrop_open_result maildrop_open(const char *home, enum maildrop_uidl_for
 		if (m->expunged)
 			continue;
 		struct maildrop_msg *pm = &md->msgs[md->n++];
-		pm->seq = seq;
 		pm->uid = m->uid;
 		pm->size = m->vsize;
 		pm->uidl = uidl_for(md->box, seq, m, format);
@@ -194,19 +192,37 @@ const char *maildrop_uidl(const struct maildrop *md, unsigned n)
 	return md->msgs[n - 1].uidl;
 }
 
+/* The message's path in the index view, or NULL when it is expunged. */
+static char *msg_path(struct maildrop *md, uint32_t uid)
+{
+	size_t seq = store_mailbox_seq(md->box, uid);
+	return seq != 0 ? store_mailbox_msg_path(md->box, seq) : NULL;
+}
+
 int maildrop_open_message(struct maildrop *md, unsigned n, char **error_r)
 {
-	/* The index knows where the file is now, even if another client renamed it. */
-	char *path = store_mailbox_msg_path(md->box, md->msgs[n - 1].seq);
-	int fd;
+	uint32_t uid = md->msgs[n - 1].uid;
+	char *path = msg_path(md, uid);
+	int fd = -1;
 
-	if (path == NULL) {
-		*error_r = xasprintf("UID %u was expunged by another client", md->msgs[n - 1].uid);
-		return -1;
+	for (int attempt = 0; attempt < 2 && path != NULL; attempt++) {
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT || attempt == 1)
+			break;
+		/* Another client renamed it (flags) or expunged it: catch up with the index.
+		 * Our numbering does not change: it is our own array, looked up by UID. */
+		free(path);
+		path = NULL;
+		struct store_sync_result res;
+		if (store_mailbox_sync(md->box, &res) == STORE_OK)
+			path = msg_path(md, uid);
 	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+	if (fd < 0) {
+		if (path == NULL)
+			*error_r = xasprintf("UID %u was expunged by another client", uid);
+		else
+			*error_r = xasprintf("open(%s) failed: %s", path, strerror(errno));
+	}
 	free(path);
 	return fd;
 }

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "harness.c"
+#include "store/maildir_deliver.h"
+#include "store/mailbox.h"
 
 #define M1 "1700000001.M1P1.test"
 #define M2 "1700000002.M2P1.test"
@@ -523,6 +525,61 @@ static void test_big_retr_streams(void **state)
 	h_free(&h);
 }
 
+/* An IMAP client (the store API, as imapd uses it) and a delivery work on the mailbox
+ * while the POP3 session is open: POP3 keeps its numbering and sizes, finds a message
+ * whose flags IMAP changed, reports one IMAP expunged, does not see the new one; QUIT
+ * merges its \Seen and deletion with IMAP's changes. */
+static void test_imap_and_delivery_during_session(void **state)
+{
+	(void)state;
+	struct harness h;
+	struct store_mailbox *imap = NULL;
+	struct maildir_delivery *d = NULL;
+	struct store_sync_result res;
+	const char *serr = NULL;
+	char *err = NULL;
+	h_init(&h, false, true, false);
+	add_three(&h);
+	h.out_read = h.out.len;
+	login(&h);
+	char *home = xasprintf("%s/alice", h.root);
+	assert_int_equal(store_mailbox_open(home, &imap, &serr), STORE_OK);
+	assert_int_equal(store_mailbox_count(imap), 3);
+	/* IMAP: flag message 1 (its file is renamed), expunge message 3. */
+	assert_int_equal(
+	    store_mailbox_set_flags(imap, 1, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0), STORE_OK);
+	uint32_t uid3 = 3;
+	assert_int_equal(store_mailbox_expunge(imap, &uid3, 1), STORE_OK);
+	/* deliverd: a new message. */
+	assert_int_equal(maildir_delivery_begin(home, &d, &err), MAILDIR_OK);
+	assert_int_equal(maildir_delivery_write(d, "Subject: new\r\n\r\nx\r\n", 19, &err),
+	                 MAILDIR_OK);
+	assert_int_equal(maildir_delivery_commit(d, &err), MAILDIR_OK);
+	maildir_delivery_free(&d);
+
+	assert_string_equal(h_send(&h, "STAT\r\n"), "+OK 3 102\r\n");
+	assert_string_equal(h_send(&h, "RETR 1\r\n"),
+	                    "+OK 23 octets\r\nSubject: one\r\n\r\nHello\r\n.\r\n");
+	assert_string_equal(h_send(&h, "RETR 3\r\n"), "-ERR Message 3 is no longer available.\r\n");
+	assert_string_equal(h_send(&h, "LIST\r\n"), "+OK\r\n1 23\r\n2 49\r\n3 30\r\n.\r\n");
+	assert_string_equal(h_send(&h, "DELE 2\r\nDELE 3\r\nQUIT\r\n"),
+	                    "+OK Marked to be deleted.\r\n+OK Marked to be deleted.\r\n"
+	                    "+OK Logging out.\r\n");
+
+	/* What IMAP sees now: 1 with \Flagged and \Seen, 2 and 3 gone, the new one as 4. */
+	assert_int_equal(store_mailbox_sync(imap, &res), STORE_OK);
+	assert_int_equal(store_mailbox_count(imap), 2);
+	const struct store_msg *m = store_mailbox_msg(imap, 1);
+	assert_int_equal(m->uid, 1);
+	assert_int_equal(m->flags, STORE_FLAG_FLAGGED | STORE_FLAG_SEEN);
+	m = store_mailbox_msg(imap, 2);
+	assert_int_equal(m->uid, 4);
+	assert_int_equal(m->flags & STORE_FLAG_SEEN, 0);
+	store_mailbox_close(&imap);
+	free(home);
+	h_free(&h);
+}
+
 /* Dovecot's %08Xu%08Xv from the index, seeded by a dovecot-uidlist left by Dovecot:
  * a client migrated from Dovecot sees the same UIDLs and downloads nothing again. */
 static void test_uidl_dovecot_format(void **state)
@@ -590,6 +647,7 @@ int main(void)
 	    cmocka_unit_test(test_100000_dele_bounded),
 	    cmocka_unit_test(test_big_retr_streams),
 	    cmocka_unit_test(test_uidl_dovecot_format),
+	    cmocka_unit_test(test_imap_and_delivery_during_session),
 	    cmocka_unit_test(test_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
