@@ -95,6 +95,13 @@ void session_send_message(struct pop3_session *s, unsigned n, int64_t body_lines
 /* Checks a message number argument; replies -ERR and returns false when unusable. */
 bool session_msgnum(struct pop3_session *s, const char *arg, unsigned *n_r);
 
+/* Runs buffered commands again after a wait (authd, the delay, a drained output). */
+void session_resume(struct pop3_session *s);
+/* session_stream.c: drops a RETR/TOP in progress. */
+void session_stream_free(struct pop3_session *s);
+/* session_login.c: the Dovecot-shaped disconnect line for this session. */
+void session_log_disconnect(struct pop3_session *s);
+
 /* Command handlers (cmd_*.c). */
 void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd);
 void cmd_noop(struct pop3_session *s, const struct pop3_command *cmd);
