@@ -24,7 +24,8 @@ struct maildrop_msg {
 	uint64_t size; /* RFC822.SIZE = what RETR sends before stuffing */
 	char *uidl;
 	bool deleted;
-	bool seen; /* RETR asked for \Seen */
+	bool seen;     /* RETR asked for \Seen */
+	bool had_seen; /* \Seen already at login: nothing to write at QUIT */
 };
 
 struct maildrop {
@@ -133,6 +134,7 @@ enum maildrop_open_result maildrop_open(const char *home, enum maildrop_uidl_for
 		struct maildrop_msg *pm = &md->msgs[md->n++];
 		pm->uid = m->uid;
 		pm->size = m->vsize;
+		pm->had_seen = (m->flags & STORE_FLAG_SEEN) != 0;
 		pm->uidl = uidl_for(md->box, seq, m, format);
 	}
 	*md_r = md;
@@ -255,7 +257,7 @@ int maildrop_commit(struct maildrop *md, unsigned *deleted_r, char **error_r)
 		const struct maildrop_msg *m = &md->msgs[i];
 		if (m->deleted) {
 			uids[n_uids++] = m->uid;
-		} else if (m->seen) {
+		} else if (m->seen && !m->had_seen) {
 			enum store_error e = store_mailbox_set_flags(
 			    md->box, m->uid, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0);
 			/* Expunged meanwhile by another client: nothing left to mark. */
