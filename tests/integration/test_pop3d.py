@@ -391,3 +391,42 @@ def test_sasl_continuations_through_authd(stack):
         s.sendall(b"QUIT\r\n")
         f.readline()
         s.close()
+
+
+def test_fail2ban_dovecot_filter_bans_from_our_lines(tmp_path):
+    """Debian's fail2ban with its stock dovecot filter, only the daemon tag overridden
+    (what a filter.d/tern file does), finds the client address in our failure lines:
+    a failed login and a refused plaintext login; never in a successful one."""
+    if shutil.which("fail2ban-regex") is None:
+        subprocess.run([str(SRC / "scripts" / "deps"), "fail2ban"], check=True, timeout=600)
+    s = Stack(extra_pop3d="pop3_plaintext_on_loopback = no").start()
+    try:
+        p = poplib.POP3("127.0.0.1", s.pop3_port, timeout=30)
+        with pytest.raises(poplib.error_proto):
+            p.user(ALICE)
+        p.quit()
+        p = poplib.POP3("127.0.0.1", s.pop3_port, timeout=30)
+        p.stls(context=ssl.create_default_context(cafile=str(s.cert)))
+        p.user(ALICE)
+        with pytest.raises(poplib.error_proto):
+            p.pass_("wrong")
+        p.quit()
+        p = poplib.POP3("127.0.0.1", s.pop3_port, timeout=30)
+        p.stls(context=ssl.create_default_context(cafile=str(s.cert)))
+        p.user(ALICE)
+        p.pass_("secret")
+        p.quit()
+        wait_for(lambda: s.log().count("pop3-login: Disconnected (") >= 2 and
+                 "Logged out" in s.log(), "the log lines")
+        log = tmp_path / "pop3d.log"
+        log.write_text(s.log())
+    finally:
+        s.stop()
+    r = subprocess.run(["fail2ban-regex", "-o", "ip", str(log),
+                        "/etc/fail2ban/filter.d/dovecot.conf"
+                        "[_daemon=tern/(?:imapd|pop3d|authd)]"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # One per failure (plaintext refused, auth failed); port probes and the good login
+    # (and its logout) are not failures.
+    assert r.stdout.split() == ["127.0.0.1", "127.0.0.1"], r.stdout + log.read_text()
