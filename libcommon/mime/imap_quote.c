@@ -20,12 +20,9 @@ void imap_append_nstring_len(struct buf *out, const char *s, size_t len)
 			return;
 		}
 	}
+	/* No '"' or '\\' can be left here (they went the literal way above). */
 	buf_append_char(out, '"');
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append_char(out, '\\');
-		buf_append_char(out, s[i]);
-	}
+	buf_append(out, s, len);
 	buf_append_char(out, '"');
 }
 

@@ -18,9 +18,14 @@ void mime_header_unfold(const char *p, const char *end, struct buf *out)
 		p++;
 	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
 		end--;
-	for (; p < end; p++) {
-		if (*p != '\r' && *p != '\n')
-			buf_append_char(out, *p);
+	/* Copy the runs between line breaks whole. */
+	while (p < end) {
+		const char *run = p;
+		while (p < end && *p != '\r' && *p != '\n')
+			p++;
+		buf_append(out, run, (size_t)(p - run));
+		while (p < end && (*p == '\r' || *p == '\n'))
+			p++;
 	}
 }
 

@@ -79,13 +79,14 @@ static size_t view_compact(struct store_mailbox *box)
 	free(box->res_seqs);
 	box->res_seqs = xcalloc(box->visible + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < st->count; i++) {
-		if (st->msgs[i].m.expunged) {
+		if (st->msgs[i]->m.expunged) {
 			/* Earlier EXPUNGEs already shifted the numbers down. */
 			if (i < box->visible) {
 				box->res_seqs[reported] = (uint32_t)(i + 1 - reported);
 				reported++;
 			}
-			free(st->msgs[i].name);
+			free(st->msgs[i]->name);
+			free(st->msgs[i]);
 			continue;
 		}
 		st->msgs[out++] = st->msgs[i];
@@ -158,21 +159,20 @@ size_t store_mailbox_count(const struct store_mailbox *box)
 
 const struct store_msg *store_mailbox_msg(const struct store_mailbox *box, size_t seq)
 {
-	return seq >= 1 && seq <= box->visible ? &box->st.msgs[seq - 1].m : NULL;
+	return seq >= 1 && seq <= box->visible ? &box->st.msgs[seq - 1]->m : NULL;
 }
 
 size_t store_mailbox_seq(const struct store_mailbox *box, uint32_t uid)
 {
-	const struct mbox_msg *m = mbox_find((struct index_state *)&box->st, uid);
-	size_t seq = m != NULL ? (size_t)(m - box->st.msgs) + 1 : 0;
-	return seq <= box->visible ? seq : 0;
+	ssize_t i = mbox_index_of(&box->st, uid);
+	return i >= 0 && (size_t)i < box->visible ? (size_t)i + 1 : 0;
 }
 
 char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq)
 {
-	if (seq < 1 || seq > box->visible || box->st.msgs[seq - 1].m.expunged)
+	if (seq < 1 || seq > box->visible || box->st.msgs[seq - 1]->m.expunged)
 		return NULL;
-	const struct mbox_msg *m = &box->st.msgs[seq - 1];
+	const struct mbox_msg *m = box->st.msgs[seq - 1];
 	return xasprintf("%s/%s/%s", box->path, m->in_new ? "new" : "cur", m->name);
 }
 

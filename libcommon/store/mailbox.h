@@ -75,7 +75,8 @@ uint32_t store_mailbox_uidvalidity(const struct store_mailbox *box);
 uint32_t store_mailbox_uidnext(const struct store_mailbox *box);
 uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);
 size_t store_mailbox_count(const struct store_mailbox *box);
-/* Message seq (1-based, <= count). The pointer is valid until the next call that syncs. */
+/* Message seq (1-based, <= count). The pointer stays valid (and shows later flag changes)
+ * until the next store_mailbox_sync or close, whatever other calls happen meanwhile. */
 const struct store_msg *store_mailbox_msg(const struct store_mailbox *box, size_t seq);
 /* Sequence number of uid in the view, or 0. */
 size_t store_mailbox_seq(const struct store_mailbox *box, uint32_t uid);

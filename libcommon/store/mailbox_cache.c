@@ -217,8 +217,8 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
 	memset(cache, 0, sizeof(*cache));
 	if (seq == 0 || seq > box->visible)
 		return STORE_EINVAL;
-	uint32_t uid = box->st.msgs[seq - 1].m.uid;
-	if (cache_read(box, &box->st.msgs[seq - 1], cache))
+	uint32_t uid = box->st.msgs[seq - 1]->m.uid;
+	if (cache_read(box, box->st.msgs[seq - 1], cache))
 		return STORE_OK;
 	/* Missing or damaged: parse the file again and store a fresh blob. */
 	enum store_error e = mbox_lock(box);
@@ -253,7 +253,7 @@ enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq
 	*present_r = false;
 	if (seq == 0 || seq > box->visible || field < 0 || field >= MIME_FIELD_COUNT)
 		return STORE_EINVAL;
-	int r = cache_read_item(box, &box->st.msgs[seq - 1], 3 + field, out);
+	int r = cache_read_item(box, box->st.msgs[seq - 1], 3 + field, out);
 	if (r < 0) {
 		/* Damaged or missing: the full read rebuilds it. */
 		struct store_cache c;

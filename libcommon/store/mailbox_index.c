@@ -25,23 +25,32 @@
 
 void index_state_free(struct index_state *st)
 {
-	for (size_t i = 0; i < st->count; i++)
-		free(st->msgs[i].name);
+	for (size_t i = 0; i < st->count; i++) {
+		if (st->msgs[i] != NULL)
+			free(st->msgs[i]->name);
+		free(st->msgs[i]);
+	}
 	free(st->msgs);
 	memset(st, 0, sizeof(*st));
 }
 
-struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid)
+ssize_t mbox_index_of(const struct index_state *st, uint32_t uid)
 {
 	size_t lo = 0, hi = st->count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (st->msgs[mid].m.uid < uid)
+		if (st->msgs[mid]->m.uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < st->count && st->msgs[lo].m.uid == uid ? &st->msgs[lo] : NULL;
+	return lo < st->count && st->msgs[lo]->m.uid == uid ? (ssize_t)lo : -1;
+}
+
+struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid)
+{
+	ssize_t i = mbox_index_of(st, uid);
+	return i >= 0 ? st->msgs[i] : NULL;
 }
 
 void mbox_note_changed(struct store_mailbox *box, uint32_t uid)
@@ -55,7 +64,7 @@ void mbox_note_changed(struct store_mailbox *box, uint32_t uid)
 
 static void state_add(struct index_state *st, struct index_rec *r)
 {
-	if (st->count > 0 && r->uid <= st->msgs[st->count - 1].m.uid) {
+	if (st->count > 0 && r->uid <= st->msgs[st->count - 1]->m.uid) {
 		free(r->name); /* UIDs only grow: a replayed or bogus ADD */
 		return;
 	}
@@ -63,8 +72,8 @@ static void state_add(struct index_state *st, struct index_rec *r)
 		st->cap = st->cap * 2 + 64;
 		st->msgs = xreallocarray(st->msgs, st->cap, sizeof(*st->msgs));
 	}
-	struct mbox_msg *m = &st->msgs[st->count++];
-	memset(m, 0, sizeof(*m));
+	struct mbox_msg *m = xcalloc(1, sizeof(*m));
+	st->msgs[st->count++] = m;
 	m->m.uid = r->uid;
 	m->m.flags = r->flags;
 	m->m.keywords = r->keywords;
@@ -103,7 +112,7 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
 			free(m->name);
 			m->name = xstrndup((const char *)p + 25, len - 25);
 			m->in_new = false;
-			if (box != NULL && (size_t)(m - st->msgs) < box->visible)
+			if (box != NULL && (size_t)mbox_index_of(st, m->m.uid) < box->visible)
 				mbox_note_changed(box, m->m.uid);
 		}
 		if (index_get_u64(p + 13) > st->hdr.highestmodseq)
@@ -255,7 +264,7 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 	merged.msgs = NULL;
 	merged.count = merged.cap = 0;
 	for (size_t i = 0; i < box->visible; i++) {
-		struct mbox_msg *o = &old->msgs[i];
+		struct mbox_msg *o = old->msgs[i];
 		struct mbox_msg *f = mbox_find(fresh, o->m.uid);
 		if (f == NULL || f->m.expunged) {
 			o->m.expunged = true;
@@ -273,15 +282,17 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 	if (box->visible > 0)
 		memcpy(merged.msgs, old->msgs, box->visible * sizeof(*merged.msgs));
 	merged.count = box->visible;
-	uint32_t last = box->visible > 0 ? old->msgs[box->visible - 1].m.uid : 0;
+	uint32_t last = box->visible > 0 ? old->msgs[box->visible - 1]->m.uid : 0;
 	for (size_t i = 0; i < fresh->count; i++) {
-		if (fresh->msgs[i].m.uid > last && !fresh->msgs[i].m.expunged) {
+		if (fresh->msgs[i]->m.uid > last && !fresh->msgs[i]->m.expunged) {
 			merged.msgs[merged.count++] = fresh->msgs[i];
-			fresh->msgs[i].name = NULL;
+			fresh->msgs[i] = NULL; /* moved */
 		}
 	}
-	for (size_t i = box->visible; i < old->count; i++)
-		free(old->msgs[i].name);
+	for (size_t i = box->visible; i < old->count; i++) {
+		free(old->msgs[i]->name);
+		free(old->msgs[i]);
+	}
 	free(old->msgs);
 	index_state_free(fresh);
 	*old = merged;
@@ -359,8 +370,10 @@ static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 	struct uidlist ul;
 	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs. */
 	bool import = missing && uidlist_read(box->dir_fd, &ul) == 0;
-	for (size_t i = 0; i < box->st.count; i++)
-		free(box->st.msgs[i].name);
+	for (size_t i = 0; i < box->st.count; i++) {
+		free(box->st.msgs[i]->name);
+		free(box->st.msgs[i]);
+	}
 	box->st.count = 0;
 	box->st.hdr.uidvalidity = uidvalidity_next(box, old);
 	if (import) {
@@ -448,10 +461,10 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	h.gen++;
 	h.count = 0;
 	for (size_t i = 0; i < st->count; i++)
-		h.count += st->msgs[i].m.expunged ? 0 : 1;
+		h.count += st->msgs[i]->m.expunged ? 0 : 1;
 	index_header_encode(&b, &h);
 	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = &st->msgs[i];
+		const struct mbox_msg *m = st->msgs[i];
 		if (m->m.expunged)
 			continue;
 		struct index_rec r = {m->m.uid,     m->m.flags, m->m.keywords, m->m.modseq,

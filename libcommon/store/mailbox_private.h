@@ -20,7 +20,7 @@ struct mbox_msg {
 /* The index as read from disk: snapshot + applied log. */
 struct index_state {
 	struct index_header hdr;
-	struct mbox_msg *msgs; /* sorted by UID */
+	struct mbox_msg **msgs; /* sorted by UID; each allocated alone, so it never moves */
 	size_t count, cap;
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;
@@ -52,6 +52,8 @@ void index_state_free(struct index_state *st);
 /* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). */
 int index_state_load(struct store_mailbox *box, struct index_state *st);
 struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid);
+/* Position of uid in st->msgs, or -1. */
+ssize_t mbox_index_of(const struct index_state *st, uint32_t uid);
 /* Takes the folder lock and catches up with others' changes. */
 enum store_error mbox_lock(struct store_mailbox *box);
 /* Compacts when the log has grown, then releases the lock. */

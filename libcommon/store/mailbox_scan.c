@@ -46,8 +46,8 @@ static void table_build(struct name_table *t, const struct index_state *st)
 	t->slots = xcalloc(t->size, sizeof(size_t));
 	t->st = st;
 	for (size_t i = 0; i < st->count; i++) {
-		const char *name = st->msgs[i].name;
-		if (st->msgs[i].m.expunged)
+		const char *name = st->msgs[i]->name;
+		if (st->msgs[i]->m.expunged)
 			continue;
 		size_t len = maildir_name_base_len(name);
 		size_t s = (size_t)base_hash(name, len) & (t->size - 1);
@@ -62,7 +62,7 @@ static ssize_t table_find(const struct name_table *t, const char *name)
 	size_t len = maildir_name_base_len(name);
 	size_t s = (size_t)base_hash(name, len) & (t->size - 1);
 	for (; t->slots[s] != 0; s = (s + 1) & (t->size - 1)) {
-		const char *n = t->st->msgs[t->slots[s] - 1].name;
+		const char *n = t->st->msgs[t->slots[s] - 1]->name;
 		if (maildir_name_base_len(n) == len && memcmp(n, name, len) == 0)
 			return (ssize_t)(t->slots[s] - 1);
 	}
@@ -107,7 +107,7 @@ static void scan_file(struct scan *sc, const char *name, bool in_new)
 	ssize_t i = table_find(&sc->table, name);
 	if (i >= 0 && !sc->seen[i]) {
 		sc->seen[i] = true;
-		struct mbox_msg *m = &sc->box->st.msgs[i];
+		struct mbox_msg *m = sc->box->st.msgs[i];
 		if (in_new) {
 			m->in_new = true;
 			free(m->name);
@@ -231,7 +231,7 @@ static enum store_error scan_finish(struct scan *sc, const struct uidlist *ul)
 	size_t known = box->st.count;
 	/* Indexed but no longer on disk: expunged by someone else. */
 	for (size_t i = 0; i < known && e == STORE_OK; i++) {
-		struct mbox_msg *m = &box->st.msgs[i];
+		struct mbox_msg *m = box->st.msgs[i];
 		if (!sc->seen[i] && !m->m.expunged)
 			e = mbox_log_expunge(box, m->m.uid);
 	}

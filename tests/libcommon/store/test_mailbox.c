@@ -427,6 +427,30 @@ static void test_log_compaction(void **state)
 	free(log);
 }
 
+static void test_msg_pointer_stays_valid(void **state)
+{
+	(void)state;
+	deliver(root, "first");
+	struct store_mailbox *box = open_box(root), *other = open_box(root);
+	const struct store_msg *m = store_mailbox_msg(box, 1);
+	/* Many messages arrive and another process indexes them; our change catches up with
+	 * all of it (growing the arrays), and the pointer we hold still shows message 1. */
+	for (int i = 0; i < 300; i++)
+		deliver(root, "more");
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(other, &res), STORE_OK);
+	assert_int_equal(res.exists, 301);
+	assert_int_equal(store_mailbox_set_flags(box, 1, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0),
+	                 STORE_OK);
+	assert_int_equal(m->uid, 1);
+	assert_int_equal(m->flags, STORE_FLAG_SEEN);
+	assert_int_equal(store_mailbox_count(box), 1);
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 301);
+	store_mailbox_close(&box);
+	store_mailbox_close(&other);
+}
+
 static void test_set_flags_many(void **state)
 {
 	(void)state;
@@ -469,6 +493,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dovecot_uidlist_import, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_flags_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_pointer_stays_valid, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
