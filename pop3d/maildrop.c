@@ -125,6 +125,8 @@ enum maildrop_open_result maildrop_open(const char *home, enum maildrop_uidl_for
 		maildrop_free(&md);
 		return MAILDROP_OPEN_ERROR;
 	}
+	/* The INBOX is the Maildir++ root: expunges keep its maildirsize (quota) right. */
+	store_mailbox_set_quota_root(md->box, home);
 	size_t count = store_mailbox_count(md->box);
 	md->msgs = xcalloc(count > 0 ? count : 1, sizeof(*md->msgs));
 	for (size_t seq = 1; seq <= count; seq++) {
@@ -247,38 +249,44 @@ void maildrop_mark_seen(struct maildrop *md, unsigned n)
 
 int maildrop_commit(struct maildrop *md, unsigned *deleted_r, char **error_r)
 {
-	uint32_t *uids = xcalloc(md->n > 0 ? md->n : 1, sizeof(*uids));
-	size_t n_uids = 0;
+	uint32_t *dele = xcalloc(md->n > 0 ? md->n : 1, sizeof(*dele));
+	uint32_t *seen = xcalloc(md->n > 0 ? md->n : 1, sizeof(*seen));
+	size_t n_dele = 0, n_seen = 0;
 	int ret = 0;
 
 	*deleted_r = 0;
 	*error_r = NULL;
 	for (unsigned i = 0; i < md->n; i++) {
 		const struct maildrop_msg *m = &md->msgs[i];
-		if (m->deleted) {
-			uids[n_uids++] = m->uid;
-		} else if (m->seen && !m->had_seen) {
-			enum store_error e = store_mailbox_set_flags(
-			    md->box, m->uid, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0);
-			/* Expunged meanwhile by another client: nothing left to mark. */
-			if (e != STORE_OK && e != STORE_ENOENT && *error_r == NULL) {
-				*error_r = xasprintf("setting \\Seen on UID %u failed (%d)", m->uid,
-				                     (int)e);
-				ret = -1;
-			}
+		if (m->deleted)
+			dele[n_dele++] = m->uid;
+		else if (m->seen && !m->had_seen)
+			seen[n_seen++] = m->uid;
+	}
+	/* RETR's \Seen, all under one index lock (UIDs another client expunged meanwhile
+	 * are skipped by the store). */
+	if (n_seen > 0) {
+		size_t n_modified = 0;
+		enum store_error e =
+		    store_mailbox_set_flags_many(md->box, seen, n_seen, STORE_FLAGS_ADD,
+		                                 STORE_FLAG_SEEN, 0, 0, NULL, &n_modified);
+		if (e != STORE_OK && e != STORE_ENOENT) {
+			*error_r = xasprintf("setting \\Seen failed (%d)", (int)e);
+			ret = -1;
 		}
 	}
 	/* RFC 1939 6: all deletions at once, in one index transaction. */
-	if (n_uids > 0) {
-		enum store_error e = store_mailbox_expunge(md->box, uids, n_uids);
+	if (n_dele > 0) {
+		enum store_error e = store_mailbox_expunge(md->box, dele, n_dele);
 		if (e != STORE_OK && e != STORE_ENOENT) {
 			if (*error_r == NULL)
 				*error_r = xasprintf("expunge failed (%d)", (int)e);
 			ret = -1;
 		} else {
-			*deleted_r = (unsigned)n_uids;
+			*deleted_r = (unsigned)n_dele;
 		}
 	}
-	free(uids);
+	free(dele);
+	free(seen);
 	return ret;
 }

@@ -580,6 +580,32 @@ static void test_imap_and_delivery_during_session(void **state)
 	h_free(&h);
 }
 
+/* QUIT's expunge keeps the Maildir++ quota file right (deliverd checks quota from it). */
+static void test_quit_updates_maildirsize(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, false, true, false);
+	add_three(&h);
+	free(h_add_message(&h, "alice", ".", "maildirsize", "1000000S,0C\n89 3\n"));
+	h.out_read = h.out.len;
+	login(&h);
+	assert_string_equal(h_send(&h, "DELE 1\r\nDELE 3\r\nQUIT\r\n"),
+	                    "+OK Marked to be deleted.\r\n+OK Marked to be deleted.\r\n"
+	                    "+OK Logging out.\r\n");
+	char *path = xasprintf("%s/alice/maildirsize", h.root);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char text[256] = {0};
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* Message 1 is 20 bytes on disk, message 3 is 25: one line for the expunge. */
+	assert_string_equal(text, "1000000S,0C\n89 3\n-45 -2\n");
+	free(path);
+	h_free(&h);
+}
+
 /* Dovecot's %08Xu%08Xv from the index, seeded by a dovecot-uidlist left by Dovecot:
  * a client migrated from Dovecot sees the same UIDLs and downloads nothing again. */
 static void test_uidl_dovecot_format(void **state)
@@ -647,6 +673,7 @@ int main(void)
 	    cmocka_unit_test(test_100000_dele_bounded),
 	    cmocka_unit_test(test_big_retr_streams),
 	    cmocka_unit_test(test_uidl_dovecot_format),
+	    cmocka_unit_test(test_quit_updates_maildirsize),
 	    cmocka_unit_test(test_imap_and_delivery_during_session),
 	    cmocka_unit_test(test_timeout),
 	};
