@@ -54,8 +54,18 @@ static void io_timer_stop(void *io)
 {
 	(void)io;
 }
-static const struct pop3_io_ops io_ops = {io_write, io_close, io_starttls, io_timer_start,
-                                          io_timer_stop};
+static void (*job_work)(void *);
+static void (*job_done)(void *);
+static void *job_arg;
+static void io_run_blocking(void *io, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	(void)io;
+	job_work = work;
+	job_done = done;
+	job_arg = arg;
+}
+static const struct pop3_io_ops io_ops = {io_write,       io_close,      io_starttls,
+                                          io_timer_start, io_timer_stop, io_run_blocking};
 
 struct auth_request {
 	auth_callback_t *cb;
@@ -189,6 +199,11 @@ static void run_pending(struct pop3_session *s)
 			home_cb = NULL;
 			dirty = true;
 			cb(POP3_HOME_FOUND, home, home_ctx);
+		} else if (job_work != NULL) {
+			void (*work)(void *) = job_work;
+			job_work = NULL;
+			work(job_arg);
+			job_done(job_arg);
 		} else if (timers > 0) {
 			timers--;
 			pop3_session_timer(s);
@@ -236,6 +251,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	pop3_session_free(&s);
+	if (job_work != NULL) {
+		/* Dropped while the maildrop was opening: finish it (it is released). */
+		void (*work)(void *) = job_work;
+		job_work = NULL;
+		work(job_arg);
+		job_done(job_arg);
+	}
 	buf_free(&in);
 	return 0;
 }

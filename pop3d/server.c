@@ -83,8 +83,45 @@ static void io_timer_stop(void *io)
 		uv_timer_stop(pc->timer);
 }
 
-static const struct pop3_io_ops conn_io = {io_write, io_close, io_starttls, io_timer_start,
-                                           io_timer_stop};
+struct blocking_job {
+	uv_work_t req;
+	void (*work)(void *arg);
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void on_blocking_work(uv_work_t *req)
+{
+	struct blocking_job *job = req->data;
+	job->work(job->arg);
+}
+
+static void on_blocking_done(uv_work_t *req, int status)
+{
+	struct blocking_job *job = req->data;
+	(void)status; /* never cancelled: done must run to release what work made */
+	job->done(job->arg);
+	free(job);
+}
+
+static void io_run_blocking(void *io, void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	(void)io;
+	struct blocking_job *job = xcalloc(1, sizeof(*job));
+	job->req.data = job;
+	job->work = work;
+	job->done = done;
+	job->arg = arg;
+	if (uv_queue_work(server.loop, &job->req, on_blocking_work, on_blocking_done) < 0) {
+		/* Cannot happen with a live loop; do it here rather than lose the login. */
+		work(arg);
+		done(arg);
+		free(job);
+	}
+}
+
+static const struct pop3_io_ops conn_io = {io_write,       io_close,      io_starttls,
+                                           io_timer_start, io_timer_stop, io_run_blocking};
 
 /* ---- conn callbacks ---- */
 

@@ -227,6 +227,7 @@ void pop3_session_free(struct pop3_session **sp)
 		s->auth->abort(&s->auth_req);
 	if (s->home_lookup != NULL)
 		s->auth->lookup_abort(&s->home_lookup);
+	session_open_job_orphan(s);
 	if (s->busy)
 		s->io->timer_stop(s->io_ctx);
 	session_stream_free(s);

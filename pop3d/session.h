@@ -60,6 +60,9 @@ struct pop3_io_ops {
 	/* One-shot timer (failed-auth delay): pop3_session_timer() when it fires. */
 	void (*timer_start)(void *io, uint64_t ms);
 	void (*timer_stop)(void *io);
+	/* Runs work(arg) where it may block on the disk (the libuv thread pool), then
+	 * done(arg) back on the loop. done always runs, even after the session is gone. */
+	void (*run_blocking)(void *io, void (*work)(void *arg), void (*done)(void *arg), void *arg);
 };
 
 /* Looking up a user's Maildir after authd said OK. home is NULL unless found. */

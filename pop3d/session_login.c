@@ -44,26 +44,44 @@ static void session_log_login(struct pop3_session *s)
 	buf_free(&tmp);
 }
 
-static void session_home_done(enum pop3_home_result result, const char *home, void *context)
-{
-	struct pop3_session *s = context;
-	enum maildrop_open_result r;
-	char *error = NULL;
+/* Opening the maildrop syncs the store index (reads new files, builds the cache), which
+ * may take long for a big new mailbox: it runs in the thread pool, not on the loop. */
+struct pop3_open_job {
+	struct pop3_session *s; /* NULL once the session is gone */
+	char *home;
+	enum maildrop_uidl_format format;
+	enum maildrop_open_result result;
+	struct maildrop *md;
+	char *error;
+};
 
-	s->home_lookup = NULL;
+static void open_job_work(void *arg)
+{
+	struct pop3_open_job *job = arg;
+	job->result = maildrop_open(job->home, job->format, &job->md, &job->error);
+}
+
+static void open_job_done(void *arg)
+{
+	struct pop3_open_job *job = arg;
+	struct pop3_session *s = job->s;
+	enum maildrop_open_result r = job->result;
+	char *error = job->error;
+
+	if (s == NULL) {
+		/* The client left while we opened: release the lock, apply nothing. */
+		maildrop_free(&job->md);
+	} else {
+		s->open_job = NULL;
+		s->md = job->md;
+	}
+	free(job->home);
+	free(job);
+	if (s == NULL) {
+		free(error);
+		return;
+	}
 	s->busy = false;
-	if (result == POP3_HOME_TEMPFAIL) {
-		session_reply(s, "-ERR [SYS/TEMP] Temporary user lookup failure.");
-		session_close(s);
-		return;
-	}
-	if (result == POP3_HOME_NOTFOUND) {
-		log_warn("pop3(%s): authenticated but has no mailbox", s->user);
-		session_reply(s, "-ERR [SYS/PERM] No mailbox for this user.");
-		session_close(s);
-		return;
-	}
-	r = maildrop_open(home, s->set.uidl_format, &s->md, &error);
 	if (r == MAILDROP_OPEN_IN_USE) {
 		session_reply(s, "-ERR [IN-USE] Mailbox is locked by another POP3 session.");
 		session_close(s);
@@ -83,6 +101,41 @@ static void session_home_done(enum pop3_home_result result, const char *home, vo
 	session_log_login(s);
 	session_reply(s, "+OK Logged in.");
 	session_resume(s);
+}
+
+void session_open_job_orphan(struct pop3_session *s)
+{
+	if (s->open_job != NULL) {
+		s->open_job->s = NULL;
+		s->open_job = NULL;
+	}
+}
+
+static void session_home_done(enum pop3_home_result result, const char *home, void *context)
+{
+	struct pop3_session *s = context;
+
+	s->home_lookup = NULL;
+	if (result == POP3_HOME_TEMPFAIL) {
+		s->busy = false;
+		session_reply(s, "-ERR [SYS/TEMP] Temporary user lookup failure.");
+		session_close(s);
+		return;
+	}
+	if (result == POP3_HOME_NOTFOUND) {
+		s->busy = false;
+		log_warn("pop3(%s): authenticated but has no mailbox", s->user);
+		session_reply(s, "-ERR [SYS/PERM] No mailbox for this user.");
+		session_close(s);
+		return;
+	}
+	/* Still busy until the maildrop is open. */
+	struct pop3_open_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->home = xstrdup(home);
+	job->format = s->set.uidl_format;
+	s->open_job = job;
+	s->io->run_blocking(s->io_ctx, open_job_work, open_job_done, job);
 }
 
 /* PR-6: the name authd returns is checked again before it names anything. */

@@ -46,7 +46,8 @@ struct pop3_session {
 	char *mech; /* mechanism of the last attempt (logs) */
 	struct auth_request *auth_req;
 	void *home_lookup;
-	bool sasl_continue; /* the next line is a SASL response */
+	struct pop3_open_job *open_job; /* opening the maildrop in the thread pool */
+	bool sasl_continue;             /* the next line is a SASL response */
 	unsigned auth_attempts;
 	unsigned auth_failures;
 	bool plaintext_refused;
@@ -101,6 +102,8 @@ void session_resume(struct pop3_session *s);
 void session_stream_free(struct pop3_session *s);
 /* session_login.c: the Dovecot-shaped disconnect line for this session. */
 void session_log_disconnect(struct pop3_session *s);
+/* session_login.c: a maildrop still opening is released when it is done. */
+void session_open_job_orphan(struct pop3_session *s);
 
 /* Command handlers (cmd_*.c). */
 void cmd_capa(struct pop3_session *s, const struct pop3_command *cmd);

@@ -52,8 +52,37 @@ static void h_io_timer_stop(void *io)
 	(void)io;
 }
 
-static const struct pop3_io_ops h_io = {h_io_write, h_io_close, h_io_starttls, h_io_timer_start,
-                                        h_io_timer_stop};
+/* The thread pool: one job at a time, run by h_run (unless held). */
+static void (*h_job_work)(void *);
+static void (*h_job_done)(void *);
+static void *h_job_arg;
+
+static void h_io_run_blocking(void *io, void (*work)(void *), void (*done)(void *), void *arg)
+{
+	(void)io;
+	assert_null(h_job_work);
+	h_job_work = work;
+	h_job_done = done;
+	h_job_arg = arg;
+}
+
+void h_run_job(void)
+{
+	void (*work)(void *) = h_job_work;
+	void (*done)(void *) = h_job_done;
+	h_job_work = NULL;
+	h_job_done = NULL;
+	work(h_job_arg);
+	done(h_job_arg);
+}
+
+bool h_job_pending(void)
+{
+	return h_job_work != NULL;
+}
+
+static const struct pop3_io_ops h_io = {h_io_write,       h_io_close,      h_io_starttls,
+                                        h_io_timer_start, h_io_timer_stop, h_io_run_blocking};
 
 /* ---- authd: users alice/secret and bob/hunter2, PLAIN and LOGIN ---- */
 
@@ -256,6 +285,10 @@ static void h_run(struct harness *h)
 			cb(found ? POP3_HOME_FOUND : POP3_HOME_NOTFOUND, found ? home : NULL,
 			   h_home_ctx);
 			free(home);
+			continue;
+		}
+		if (h_job_work != NULL && !h->hold_blocking) {
+			h_run_job();
 			continue;
 		}
 		if (h->timers > 0) {

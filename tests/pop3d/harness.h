@@ -32,7 +32,8 @@ struct harness {
 	size_t pressure_at; /* write returns 1 when unread output passes this (0 = never) */
 	size_t max_pending; /* largest unread output seen */
 	bool authd_down;
-	char *root; /* temporary directory holding one Maildir per user */
+	bool hold_blocking; /* leave thread-pool work pending (h_run_job runs it) */
+	char *root;         /* temporary directory holding one Maildir per user */
 	bool owns_root;
 };
 
@@ -46,6 +47,9 @@ void h_drop(struct harness *h);
 
 const char *h_send(struct harness *h, const char *client);
 const char *h_send_len(struct harness *h, const char *client, size_t len);
+/* The pending thread-pool job (opening a maildrop): run it and its completion. */
+void h_run_job(void);
+bool h_job_pending(void);
 /* The client reads all pending output (drain). */
 void h_read_all(struct harness *h);
 

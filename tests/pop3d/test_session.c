@@ -638,6 +638,28 @@ static void test_uidl_dovecot_format(void **state)
 	h_free(&h);
 }
 
+/* The client leaves while its maildrop is being opened in the thread pool: the open
+ * finishes, the lock is released, nothing is applied, and the next login works. */
+static void test_drop_while_opening(void **state)
+{
+	(void)state;
+	struct harness h, h2;
+	h_init(&h, false, true, false);
+	add_three(&h);
+	h.out_read = h.out.len;
+	h.hold_blocking = true;
+	assert_string_equal(h_send(&h, "USER alice\r\nPASS secret\r\nSTAT\r\n"), "+OK\r\n");
+	assert_true(h_job_pending());
+	h_drop(&h);
+	h_run_job();
+	h_init_shared(&h2, &h);
+	h2.out_read = h2.out.len;
+	login(&h2);
+	assert_string_equal(h_send(&h2, "STAT\r\n"), "+OK 3 102\r\n");
+	h_free(&h2);
+	h_free(&h);
+}
+
 static void test_timeout(void **state)
 {
 	(void)state;
@@ -674,6 +696,7 @@ int main(void)
 	    cmocka_unit_test(test_big_retr_streams),
 	    cmocka_unit_test(test_uidl_dovecot_format),
 	    cmocka_unit_test(test_quit_updates_maildirsize),
+	    cmocka_unit_test(test_drop_while_opening),
 	    cmocka_unit_test(test_imap_and_delivery_during_session),
 	    cmocka_unit_test(test_timeout),
 	};
