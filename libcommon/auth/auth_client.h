@@ -17,8 +17,8 @@ struct auth_client;
 struct auth_request;
 
 struct auth_mech {
-	const char *name;  /* "PLAIN" */
-	bool plaintext;    /* the mechanism sends the password in the clear */
+	const char *name; /* "PLAIN" */
+	bool plaintext;   /* the mechanism sends the password in the clear */
 };
 
 enum auth_result {
@@ -34,8 +34,8 @@ struct auth_request_info {
 	const char *local_ip; /* may be NULL */
 	const char *remote_ip;
 	int local_port, remote_port;
-	bool secured;         /* TLS or loopback */
-	bool nologin;         /* verify only (smtpd) */
+	bool secured; /* TLS or loopback */
+	bool nologin; /* verify only (smtpd) */
 	/* NULL = no initial response; "" = empty initial response ("=" in SMTP/IMAP). */
 	const char *initial_response_b64;
 };
@@ -54,8 +54,13 @@ size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **me
 void auth_client_connect(struct auth_client *client);
 
 struct auth_request *auth_client_begin(struct auth_client *client,
-				       const struct auth_request_info *info,
-				       auth_callback_t *callback, void *context);
+                                       const struct auth_request_info *info,
+                                       auth_callback_t *callback, void *context);
+/* Per-request timeout (default AUTH_CLIENT_DEFAULT_TIMEOUT_MS): a request that gets no
+ * answer in time finishes with TEMPFAIL. Applies to requests begun afterwards. */
+#define AUTH_CLIENT_DEFAULT_TIMEOUT_MS 30000
+void auth_client_set_timeout(struct auth_client *client, unsigned timeout_ms);
+
 /* Sends the client's next response (base64) for a request in CONTINUE. */
 void auth_request_continue(struct auth_request *req, const char *response_b64);
 /* Cancels a pending request; its callback is never called. Sets *req to NULL. */

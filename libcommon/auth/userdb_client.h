@@ -26,15 +26,18 @@ struct userdb_reply {
 
 /* reply is valid only during the callback (NULL unless FOUND). */
 typedef void userdb_callback_t(enum userdb_result result, const struct userdb_reply *reply,
-			       void *context);
+                               void *context);
 
 struct userdb_client *userdb_client_new(uv_loop_t *loop, const char *socket_path);
 void userdb_client_free(struct userdb_client **client);
 /* Looks user up; the callback runs later from the loop (never before this returns).
  * Returns a handle that userdb_lookup_abort() accepts until the callback ran. */
 struct userdb_lookup *userdb_client_lookup(struct userdb_client *client, const char *user,
-					   const char *service, userdb_callback_t *callback,
-					   void *context);
+                                           const char *service, userdb_callback_t *callback,
+                                           void *context);
 void userdb_lookup_abort(struct userdb_lookup **lookup);
+/* Per-lookup timeout (default USERDB_CLIENT_DEFAULT_TIMEOUT_MS); past it: TEMPFAIL. */
+#define USERDB_CLIENT_DEFAULT_TIMEOUT_MS 15000
+void userdb_client_set_timeout(struct userdb_client *client, unsigned timeout_ms);
 
 #endif

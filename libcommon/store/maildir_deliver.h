@@ -33,9 +33,9 @@ enum maildir_error {
  * it and its cur/ new/ tmp/ are created (0700) when missing.
  */
 enum maildir_error maildir_delivery_begin(const char *folder, struct maildir_delivery **d_r,
-					  char **error_r);
-enum maildir_error maildir_delivery_write(struct maildir_delivery *d, const void *data,
-					  size_t len, char **error_r);
+                                          char **error_r);
+enum maildir_error maildir_delivery_write(struct maildir_delivery *d, const void *data, size_t len,
+                                          char **error_r);
 /* The final file name in new/ (valid after a successful commit until free). */
 const char *maildir_delivery_name(const struct maildir_delivery *d);
 uint64_t maildir_delivery_size(const struct maildir_delivery *d);
