@@ -17,7 +17,8 @@
 #include "base/xalloc.h"
 #include "net/listener.h"
 
-static uint64_t conn_next_id = 1;
+static _Atomic uint64_t conn_next_id = 1;
+static _Thread_local struct conn *conn_all; /* conns live and die on their loop's thread */
 static _Thread_local char conn_scratch[CONN_READ_CHUNK];
 
 static void conn_on_idle_timer(uv_timer_t *t);
@@ -57,6 +58,11 @@ struct conn *conn_alloc(uv_loop_t *loop, const struct conn_ops *ops,
 	uv_timer_init(loop, &c->session_timer);
 	uv_idle_init(loop, &c->kick);
 	c->handles_open = 4;
+	c->all_next = conn_all;
+	if (conn_all != NULL)
+		conn_all->all_prev = &c->all_next;
+	c->all_prev = &conn_all;
+	conn_all = c;
 	return c;
 }
 
@@ -464,6 +470,9 @@ static void conn_on_handle_closed(uv_handle_t *h)
 	}
 	if (c->listener != NULL)
 		listener_conn_gone(c->listener, c);
+	if (c->all_next != NULL)
+		c->all_next->all_prev = c->all_prev;
+	*c->all_prev = c->all_next;
 	conn_tls_free(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
@@ -533,6 +542,30 @@ void conn_close(struct conn *c)
 void conn_abort(struct conn *c)
 {
 	conn_destroy(c);
+}
+
+unsigned conn_abort_all(uv_loop_t *loop)
+{
+	unsigned n = 0;
+	/* conn_destroy() only starts closing; nothing is unlinked during the walk. */
+	for (struct conn *c = conn_all; c != NULL; c = c->all_next) {
+		if (c->loop == loop && c->state != CONN_CLOSED) {
+			if (c->state <= CONN_OPEN)
+				n++; /* a session cut short; closing ones were already done */
+			conn_destroy(c);
+		}
+	}
+	return n;
+}
+
+unsigned conn_count(uv_loop_t *loop)
+{
+	unsigned n = 0;
+	for (struct conn *c = conn_all; c != NULL; c = c->all_next) {
+		if (c->loop == loop)
+			n++;
+	}
+	return n;
 }
 
 bool conn_is_closing(const struct conn *c)

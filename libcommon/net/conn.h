@@ -122,4 +122,14 @@ int conn_connect_error(const struct conn *c);
 /* Client-side STARTTLS / TLS start for outgoing connections (relay client). */
 int conn_start_tls_client(struct conn *c, struct tls_ctx *tls, const char *sni);
 
+/*
+ * Additions (net branch):
+ * Closes every connection of loop now (conn_abort), e.g. when the shutdown bound passed;
+ * each on_close still runs once, from the loop. Returns how many were still in session
+ * (connections already closing are ended too, but not counted).
+ */
+unsigned conn_abort_all(uv_loop_t *loop);
+/* Connections of loop that are not yet freed (including ones closing). */
+unsigned conn_count(uv_loop_t *loop);
+
 #endif

@@ -97,6 +97,9 @@ struct conn {
 	size_t discarded; /* plaintext thrown away at STARTTLS */
 
 	struct conn_tls *tls;
+	/* Every live conn of the process, for conn_abort_all(). */
+	struct conn *all_next;
+	struct conn **all_prev;
 
 	char peer_ip[INET6_ADDRSTRLEN];
 	char local_ip[INET6_ADDRSTRLEN];

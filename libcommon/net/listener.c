@@ -70,7 +70,7 @@ struct listener {
 	struct listener **prev_all;
 };
 
-static struct listener *listener_all;
+static _Thread_local struct listener *listener_all;
 
 static unsigned listener_ip_hash(const char *ip)
 {
