@@ -1,0 +1,11 @@
+/* The queue handle, shared by queue.c and queue_load.c only. */
+#ifndef TERN_DELIVERD_QUEUE_PRIVATE_H
+#define TERN_DELIVERD_QUEUE_PRIVATE_H
+
+struct queue {
+	char *dir;
+	int dir_fd, tmp_fd, msg_fd, state_fd, hold_fd, corrupt_fd;
+	unsigned counter;
+};
+
+#endif
