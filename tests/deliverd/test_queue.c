@@ -293,8 +293,9 @@ static void test_bad_headers(void **state)
 	    "TERNQ 1\nqid 0000000000000000\nsender -\nrcpt 99 a@b -\nsize 0\nend\n",
 	    "TERNQ 1\nqid 0000000000000000\nsender a+zz\nrcpt 0 a@b -\nsize 0\nend\n",
 	    "TERNQ 1\nqid 0000000000000000\nsender -\nrcpt 0 a@b -\nsize 0\nbogus 1\nend\n",
-	    "TERNQ 1\nqid 0000000000000000\nsender -\nrcpt 0 a@b -\nsize "
-	    "18446744073709551616\nend\n",
+	    /* the size overflows */
+	    ("TERNQ 1\nqid 0000000000000000\nsender -\nrcpt 0 a@b -\nsize 18446744073709551616\n"
+	     "end\n"),
 	    "TERNQ 1\nqid 0000000000000000\nsender -\nrcpt 0 a@b -\nsize 0\n",
 	    "TERNQ 1\nqid 1111111111111111\nsender -\nrcpt 0 a@b -\nsize 0\nend\n",
 	};
