@@ -298,6 +298,16 @@ static const char *status_text(enum lmtp_delivery_status st)
 	return "Temporary local problem, try again later";
 }
 
+const char *lmtp_session_sender(const struct lmtp_session *s)
+{
+	return s->sender.full;
+}
+
+bool lmtp_session_smtputf8(const struct lmtp_session *s)
+{
+	return s->smtputf8;
+}
+
 static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 {
 	const char *dsn = status_reply(t->status) + 4;
@@ -308,7 +318,11 @@ static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 	buf_init(&orig, 0);
 	if (t->orig != NULL && strcmp(t->orig, t->address) != 0)
 		buf_printf(&orig, "orig_to=<%s>, ", t->orig);
-	if (t->status == LMTP_DELIVERED)
+	if (t->remote && t->status == LMTP_DELIVERED)
+		log_info("%s: to=<%s>, %srelay=queue, delay=%.2f, dsn=%s, status=queued (queued as %s)",
+		         s->qid, t->address, buf_cstr(&orig), lmtp_elapsed(s), dsn,
+		         t->folder_used != NULL ? t->folder_used : "?");
+	else if (t->status == LMTP_DELIVERED)
 		log_info("%s: to=<%s>, %srelay=local, delay=%.2f, dsn=%s, status=sent "
 		         "(delivered to maildir%s%s)",
 		         s->qid, t->address, buf_cstr(&orig), lmtp_elapsed(s), dsn,
