@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "base/buf.h"
@@ -80,7 +81,13 @@ static const char *rcpt_domain(const char *address)
 static struct relay_dest *dest_for(const char *address)
 {
 	char *key;
-	if (R.set.relayhost != NULL) {
+	const char *domain = rcpt_domain(address);
+	bool local = false;
+	for (size_t i = 0; i < R.set.n_local_domains && !local; i++)
+		local = strcasecmp(R.set.local_domains[i], domain) == 0;
+	if (local) {
+		key = xstrdup("[local]");
+	} else if (R.set.relayhost != NULL) {
 		key = xstrdup("[relayhost]");
 	} else {
 		key = xstrdup(rcpt_domain(address));
@@ -96,7 +103,10 @@ static struct relay_dest *dest_for(const char *address)
 	}
 	struct relay_dest *d = xcalloc(1, sizeof(*d));
 	d->key = key;
-	if (R.set.relayhost != NULL) {
+	if (local) {
+		d->name = xstrdup(R.set.lmtp_socket);
+		d->is_local = true;
+	} else if (R.set.relayhost != NULL) {
 		d->name = xstrdup(R.set.relayhost);
 		d->mx = R.set.relayhost_mx;
 		d->port = R.set.relayhost_port;
@@ -624,6 +634,13 @@ static int read_settings(const struct config *cfg, const char *hostname, char **
 		                  &s->relayhost_password, error_r) < 0)
 			return -1;
 	}
+	size_t n = 0;
+	const char *const *doms = config_list(cfg, "global", "domains", &n);
+	s->local_domains = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		s->local_domains[i] = xstrdup(doms[i]);
+	s->n_local_domains = n;
+	s->lmtp_socket = xstrdup(config_str(cfg, sec, "lmtp_socket"));
 	s->tls = tls_level(config_str(cfg, sec, "smtp_tls"));
 	s->relayhost_tls = tls_level(config_str(cfg, sec, "relayhost_tls"));
 	s->smtp_port = (int)config_int(cfg, sec, "smtp_port");

@@ -30,6 +30,9 @@ struct relay_settings {
 	unsigned max_total, max_per_dest, max_rcpts, max_msgs_per_conn;
 	uint64_t reuse_ms, connect_timeout_ms, command_timeout_ms, scan_interval_ms;
 	struct retry_policy retry;
+	char **local_domains; /* mail for these goes to our own LMTP socket */
+	size_t n_local_domains;
+	char *lmtp_socket;
 };
 
 struct relay_msg {
@@ -56,6 +59,7 @@ struct relay_dest {
 	bool mx;
 	int port;
 	bool is_relayhost;
+	bool is_local; /* LMTP to our own socket (bounces to local senders) */
 	struct relay_job *head, *tail;
 	unsigned active; /* sessions connecting, working or idle */
 	struct relay_session *idle;

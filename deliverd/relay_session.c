@@ -215,7 +215,13 @@ static void connect_next(struct relay_session *s)
 	struct conn_limits lim = {0};
 	lim.max_input = 64 * 1024;
 	lim.idle_ms = set->command_timeout_ms;
-	s->c = conn_connect_tcp(relay_loop(), s->cur->ip, s->d->port, &session_ops, &lim, s);
+	if (s->d->is_local) {
+		snprintf(s->relay_desc, sizeof(s->relay_desc), "local");
+		s->c = conn_connect_unix(relay_loop(), s->d->name, &session_ops, &lim, s);
+	} else {
+		s->c =
+		    conn_connect_tcp(relay_loop(), s->cur->ip, s->d->port, &session_ops, &lim, s);
+	}
 	if (s->c == NULL) {
 		set_cand_error(s, "4.4.1",
 		               xasprintf("connect to %s: cannot open a socket", s->relay_desc));
@@ -262,7 +268,7 @@ void relay_session_start(struct relay_dest *d, struct relay_job *job)
 	smtp_reply_parser_init(&s->parser, 0, 0);
 	smtp_reply_init(&s->reply);
 	job_attach(s, job);
-	if (is_ip(d->name)) {
+	if (d->is_local || is_ip(d->name)) {
 		s->cands[0].host = xstrdup(d->name);
 		s->cands[0].ip = xstrdup(d->name);
 		s->n_cands = 1;
@@ -366,6 +372,8 @@ static void candidate_failed(struct relay_session *s, const char *dsn, char *err
 
 static enum relay_tls tls_policy(const struct relay_session *s)
 {
+	if (s->d->is_local)
+		return RELAY_TLS_NONE;
 	return s->d->is_relayhost ? relay_settings()->relayhost_tls : relay_settings()->tls;
 }
 
@@ -422,7 +430,9 @@ static void after_ehlo(struct relay_session *s)
 
 static void send_ehlo(struct relay_session *s)
 {
-	conn_printf(s->c, "EHLO %s\r\n", relay_settings()->helo_name);
+	/* RFC 2033 4.1: LMTP says LHLO. */
+	conn_printf(s->c, "%s %s\r\n", s->d->is_local ? "LHLO" : "EHLO",
+	            relay_settings()->helo_name);
 	s->st = RS_EHLO;
 }
 
@@ -630,6 +640,7 @@ static void send_body(struct relay_session *s)
 	struct buf out;
 	buf_init(&out, 0);
 	for (;;) {
+		buf_reset(&out);
 		if (s->body_pos >= m->body_size) {
 			relay_body_finish(&s->enc, &out);
 			conn_write(s->c, out.data, out.len);
@@ -646,7 +657,6 @@ static void send_body(struct relay_session *s)
 			break;
 		}
 		s->body_pos += (uint64_t)n;
-		buf_reset(&out);
 		relay_body_encode(&s->enc, chunk, (size_t)n, &out);
 		int w = conn_write(s->c, out.data, out.len);
 		if (w != 0)
@@ -737,8 +747,34 @@ static void txn_reply(struct relay_session *s, const struct smtp_reply *r)
 	s->st = RS_RSET;
 }
 
+/* RFC 2033 4.2: after the data, LMTP answers once per accepted recipient, in order. */
+static void lmtp_dot_reply(struct relay_session *s, const struct smtp_reply *r)
+{
+	for (size_t k = 0; k < s->job->n; k++) {
+		if (!s->accepted[k] || s->reported[k])
+			continue;
+		struct buf b;
+		buf_init(&b, 0);
+		smtp_reply_format(r, &b, 400);
+		char *why = r->code / 100 == 2 ? buf_steal(&b) : said(s, r, "end of DATA");
+		buf_free(&b);
+		report(s, k, outcome_of(r->code), smtp_reply_dsn(r), why);
+		free(why);
+		break;
+	}
+	for (size_t k = 0; k < s->job->n; k++)
+		if (s->accepted[k] && !s->reported[k])
+			return; /* more replies to come */
+	s->msgs_done++;
+	next_job(s);
+}
+
 static void dot_reply(struct relay_session *s, const struct smtp_reply *r)
 {
+	if (s->d->is_local && !s->expect_dot_reply_ignored) {
+		lmtp_dot_reply(s, r);
+		return;
+	}
 	if (!s->expect_dot_reply_ignored) {
 		struct buf b;
 		buf_init(&b, 0);

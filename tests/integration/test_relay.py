@@ -1,0 +1,644 @@
+"""tern-deliverd's outbound relay end to end, against servers written here: a scriptable
+SMTP server (EHLO keywords, STARTTLS, AUTH, per-recipient replies) and a DNS responder
+(MX/A, null MX) on 127.0.0.1. Messages enter through deliverd's LMTP socket (remote
+recipients go to the queue) or are found in the queue at start; the test then looks at what
+the SMTP server received, at the queue directory and at deliverd's log lines."""
+import base64
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import smtplib
+
+BUILD = Path(os.environ.get("TERN_BUILD_DIR", "build"))
+DELIVERD = BUILD / "deliverd" / "tern-deliverd"
+TERNCTL = BUILD / "ternctl" / "ternctl"
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    """Polls pred (bounded by time and count); returns its value or fails."""
+    end = time.monotonic() + timeout
+    for _ in range(int(timeout / 0.05) + 1):
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+# --- a DNS responder ------------------------------------------------------------------------
+
+class DNS:
+    """UDP DNS on 127.0.0.1: answers MX and A from a dict, NXDOMAIN for other names."""
+
+    def __init__(self, records):
+        self.records = records  # name -> {"MX": [(pref, host)], "A": [ip]}
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.sock.settimeout(0.2)
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def name_bytes(name):
+        out = b""
+        for label in name.strip(".").split("."):
+            if label:
+                out += bytes([len(label)]) + label.encode()
+        return out + b"\0"
+
+    def answer(self, q):
+        qid, flags = struct.unpack(">HH", q[:4])
+        o, labels = 12, []
+        while q[o] != 0:
+            ln = q[o]
+            labels.append(q[o + 1:o + 1 + ln].decode())
+            o += 1 + ln
+        qtype = struct.unpack(">H", q[o + 1:o + 3])[0]
+        question = q[12:o + 5]
+        name = ".".join(labels).lower()
+        rec = self.records.get(name)
+        rcode, answers = 0, []
+        if rec is None:
+            rcode = 3
+        elif qtype == 15:
+            for pref, host in rec.get("MX", []):
+                rdata = struct.pack(">H", pref) + self.name_bytes(host)
+                answers.append(struct.pack(">HHHIH", 0xC00C, 15, 1, 60, len(rdata)) + rdata)
+        elif qtype == 1:
+            for ip in rec.get("A", []):
+                rdata = socket.inet_aton(ip)
+                answers.append(struct.pack(">HHHIH", 0xC00C, 1, 1, 60, 4) + rdata)
+        hdr = struct.pack(">HHHHHH", qid, 0x8480 | (flags & 0x0100) | rcode, 1, len(answers), 0, 0)
+        return hdr + question + b"".join(answers)
+
+    def run(self):
+        while not self.stop:
+            try:
+                q, addr = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                self.sock.sendto(self.answer(q), addr)
+            except (IndexError, struct.error, OSError):
+                pass
+
+    def close(self):
+        self.stop = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+# --- a scriptable SMTP server ---------------------------------------------------------------
+
+class SMTPServer:
+    """Threaded SMTP server on 127.0.0.1. Records every transaction:
+    {"mail": line, "rcpts": [lines], "data": bytes, "tls": bool, "auth": str|None, "conn": n}.
+    rcpt_reply(addr) -> reply line or None for 250; keywords are the EHLO extensions."""
+
+    def __init__(self, keywords=("PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "DSN",
+                                 "ENHANCEDSTATUSCODES"),
+                 tls_files=None, auth=None, rcpt_reply=None, data_reply=None, port=0):
+        self.keywords = list(keywords)
+        self.tls_files = tls_files
+        self.auth = auth  # (user, password) required when set
+        self.rcpt_reply = rcpt_reply or (lambda a: None)
+        self.data_reply = data_reply or (lambda: "250 2.0.0 Ok: queued as T{n}")
+        self.transactions = []
+        self.commands = []
+        self.connections = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                outer.session(self)
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.1,), daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def session(self, h):
+        with self.lock:
+            self.connections += 1
+            conn_no = self.connections
+        sock = h.connection
+        rfile, wfile = h.rfile, h.wfile
+        state = {"tls": False, "auth": None}
+
+        def send(line):
+            wfile.write(line.encode() + b"\r\n")
+            wfile.flush()
+
+        def readline():
+            line = rfile.readline(4096)
+            if not line:
+                raise EOFError
+            with self.lock:
+                self.commands.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+            return line.decode("utf-8", "replace").rstrip("\r\n")
+
+        send("220 mx.test ESMTP test server")
+        txn = None
+        try:
+            while True:
+                line = readline()
+                verb = line.split(" ", 1)[0].upper()
+                if verb in ("EHLO", "LHLO"):
+                    kws = list(self.keywords)
+                    if self.tls_files and not state["tls"]:
+                        kws.append("STARTTLS")
+                    if self.auth:
+                        kws.append("AUTH PLAIN LOGIN")
+                    lines = ["mx.test"] + kws
+                    for i, k in enumerate(lines):
+                        send(("250 " if i == len(lines) - 1 else "250-") + k)
+                elif verb == "HELO":
+                    send("250 mx.test")
+                elif verb == "STARTTLS":
+                    send("220 2.0.0 Ready to start TLS")
+                    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                    ctx.load_cert_chain(*self.tls_files)
+                    sock = ctx.wrap_socket(sock, server_side=True)
+                    rfile = sock.makefile("rb")
+                    wfile = sock.makefile("wb")
+                    state["tls"] = True
+                elif verb == "AUTH":
+                    parts = line.split(" ")
+                    raw = base64.b64decode(parts[2]) if len(parts) > 2 else b""
+                    creds = raw.split(b"\0")
+                    if self.auth and len(creds) == 3 and \
+                            (creds[1].decode(), creds[2].decode()) == self.auth:
+                        state["auth"] = creds[1].decode()
+                        send("235 2.7.0 Authentication successful")
+                    else:
+                        send("535 5.7.8 Error: authentication failed")
+                elif verb == "MAIL":
+                    if self.auth and not state["auth"]:
+                        send("530 5.7.0 Authentication required")
+                        continue
+                    txn = {"mail": line, "rcpts": [], "data": None, "tls": state["tls"],
+                           "auth": state["auth"], "conn": conn_no}
+                    send("250 2.1.0 Ok")
+                elif verb == "RCPT":
+                    addr = re.search(r"<([^>]*)>", line).group(1)
+                    r = self.rcpt_reply(addr)
+                    if r is None:
+                        txn["rcpts"].append(line)
+                        send("250 2.1.5 Ok")
+                    else:
+                        send(r)
+                elif verb == "DATA":
+                    if txn is None or not txn["rcpts"]:
+                        send("554 5.5.1 Error: no valid recipients")
+                        continue
+                    send("354 End data with <CR><LF>.<CR><LF>")
+                    data = b""
+                    while True:
+                        chunk = rfile.readline(1 << 20)
+                        if not chunk:
+                            raise EOFError
+                        if chunk == b".\r\n":
+                            break
+                        data += chunk
+                    txn["data"] = data
+                    with self.lock:
+                        self.transactions.append(txn)
+                        n = len(self.transactions)
+                    send(self.data_reply().format(n=n))
+                    txn = None
+                elif verb == "RSET":
+                    txn = None
+                    send("250 2.0.0 Ok")
+                elif verb == "NOOP":
+                    send("250 2.0.0 Ok")
+                elif verb == "QUIT":
+                    send("221 2.0.0 Bye")
+                    return
+                else:
+                    send("502 5.5.2 Error: command not recognized")
+        except (EOFError, ConnectionError, ssl.SSLError, OSError):
+            return
+
+
+# --- deliverd ---------------------------------------------------------------------------------
+
+class Deliverd:
+    def __init__(self, root: Path, extra: str, dns_port: int, smtp_port: int):
+        self.root = root
+        for d in ("run", "state", "mail"):
+            (root / d).mkdir(exist_ok=True)
+        user = pwd.getpwuid(os.getuid()).pw_name
+        keys = {"queue_run_interval": "1s", "retry_min_backoff": "1s",
+                "retry_max_backoff": "2s", "relay_reuse_time": "1s",
+                "relay_command_timeout": "10s", "relay_connect_timeout": "5s",
+                "relay_dns_timeout": "1s", "dns_servers": f"127.0.0.1:{dns_port}",
+                "smtp_port": str(smtp_port)}
+        for line in extra.splitlines():
+            if "=" in line:
+                k, v = line.split("=", 1)
+                keys[k.strip()] = v.strip()
+        deliverd_keys = "\n".join(f"{k} = {v}" for k, v in keys.items())
+        self.conf = root / "tern.conf"
+        self.conf.write_text(f"""
+hostname = mx.alice.test
+domains = alice.test
+run_dir = {root}/run
+state_dir = {root}/state
+mail_root = {root}/mail
+log_target = stderr
+vmail_user = {user}
+default_user = {user}
+[deliverd]
+{deliverd_keys}
+""")
+        self.log = root / "deliverd.log"
+        self.proc = None
+        self.lmtp = root / "run" / "lmtp"
+        self.queue = root / "state" / "queue"
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([str(DELIVERD), "-c", str(self.conf)], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        def ready():
+            if self.proc.poll() is not None:
+                pytest.fail("deliverd died: " + self.log.read_text())
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.connect(str(self.lmtp))
+                return True
+            except OSError:
+                return False
+        wait_for(ready, what="lmtp socket")
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+        try:
+            self.lmtp.unlink()
+        except FileNotFoundError:
+            pass
+        self.logf.close()
+
+    def logtext(self):
+        return self.log.read_text(errors="replace")
+
+    def queued(self):
+        d = self.queue / "msg"
+        return sorted(p.name for p in d.iterdir()) if d.exists() else []
+
+    def lmtp_send(self, sender, rcpts, body: bytes, expect=None):
+        c = smtplib.LMTP(str(self.lmtp), timeout=30)
+        try:
+            c.ehlo("test")
+            code, _ = c.mail(sender)
+            assert code == 250
+            for r in rcpts:
+                code, msg = c.rcpt(r)
+                assert code == 250, (r, code, msg)
+            code, msg = c.data(body)
+            assert code == 250, (code, msg)
+        finally:
+            c.quit()
+
+    def flush(self):
+        (self.queue / "flush").touch()
+
+
+DNS_RECORDS = {
+    "bob.test": {"MX": [(10, "mx.bob.test")]},
+    "mx.bob.test": {"A": ["127.0.0.1"]},
+    "other.test": {"MX": [(20, "mx2.other.test"), (10, "mx1.other.test")]},
+    "mx1.other.test": {"A": ["127.0.0.1"]},
+    "mx2.other.test": {"A": ["127.0.0.1"]},
+    "nullmx.test": {"MX": [(0, ".")]},
+    "sender.test": {"MX": [(10, "mx.bob.test")]},
+}
+
+
+@pytest.fixture(autouse=True)
+def need_binary():
+    if not DELIVERD.exists():
+        pytest.fail(f"{DELIVERD} is not built")
+
+
+@pytest.fixture
+def dns():
+    d = DNS(DNS_RECORDS)
+    yield d
+    d.close()
+
+
+@pytest.fixture
+def env(tmp_path, dns):
+    """(make_deliverd, servers): builds a deliverd for a server port, stops all at the end."""
+    made, servers = [], []
+
+    def make(server, extra=""):
+        d = Deliverd(tmp_path, extra, dns.port, server.port)
+        made.append(d)
+        return d
+
+    def serve(**kw):
+        s = SMTPServer(**kw)
+        servers.append(s)
+        return s
+
+    yield make, serve
+    for d in made:
+        if d.proc is not None:
+            d.stop()
+    for s in servers:
+        s.close()
+
+
+BODY = (b"Received: from client by mx.alice.test\r\nFrom: alice@alice.test\r\n"
+        b"To: bob@bob.test\r\nSubject: relay test\r\n\r\nHello Bob.\r\n.leading dot\r\n"
+        b"last line\r\n")
+
+
+def test_relay_to_mx_sent_once_with_pipelining_and_log(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv)
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test", "carol@bob.test"], BODY)
+    wait_for(lambda: srv.transactions, what="relayed message")
+    t = srv.transactions[0]
+    # One transaction for both recipients: stored once, sent once.
+    assert len(srv.transactions) == 1
+    assert [re.search(r"<(.*?)>", r).group(1) for r in t["rcpts"]] == ["bob@bob.test",
+                                                                        "carol@bob.test"]
+    assert t["mail"].startswith("MAIL FROM:<alice@alice.test>")
+    assert "SIZE=" in t["mail"]
+    # The bytes arrive as they were sent (dot-stuffing undone by the reader above is not
+    # done: the server saw the stuffed line).
+    assert t["data"] == BODY.replace(b"\r\n.leading", b"\r\n..leading")
+    # Pipelining: MAIL, RCPT, RCPT, DATA were sent before the first reply was read; the
+    # server logs commands in arrival order either way, so check the order only.
+    cmds = [c.split(" ")[0].split(":")[0] for c in srv.commands]
+    assert cmds[:6] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA", "QUIT"] or \
+        cmds[:5] == ["EHLO", "MAIL", "RCPT", "RCPT", "DATA"]
+    log = wait_for(lambda: "status=sent" in d.logtext() and "removed" in d.logtext() and
+                   d.logtext(), what="log lines")
+    assert re.search(r"to=<bob@bob\.test>, relay=mx\.bob\.test\[127\.0\.0\.1\]:%d, delay=[0-9.]+,"
+                     r" tries=1, dsn=2\.0\.0, status=sent \(250 2\.0\.0 Ok: queued as T1\)"
+                     % srv.port, log), log
+    assert "status=queued (queued as" in log
+    wait_for(lambda: d.queued() == [], what="queue empty")
+
+
+def test_rcpt_rejected_bounces_to_sender_with_dsn(env):
+    make, serve = env
+    srv = serve(rcpt_reply=lambda a: "550 5.1.1 <%s>: Recipient address rejected: User unknown"
+                % a if a.startswith("nobody") else None)
+    d = make(srv)
+    d.start()
+    # The sender is remote too, so the bounce goes out through the same server.
+    d.lmtp_send("sam@sender.test", ["nobody@bob.test", "bob@bob.test"], BODY)
+    wait_for(lambda: len(srv.transactions) >= 2, what="message and bounce")
+    msg, dsn = srv.transactions[0], srv.transactions[1]
+    assert len(msg["rcpts"]) == 1 and "bob@bob.test" in msg["rcpts"][0]
+    assert dsn["mail"].startswith("MAIL FROM:<>")
+    assert "sam@sender.test" in dsn["rcpts"][0]
+    import email
+    m = email.message_from_bytes(dsn["data"])
+    assert m.get_content_type() == "multipart/report"
+    status = m.get_payload()[1].get_payload()
+    assert status[1]["Final-Recipient"] == "rfc822; nobody@bob.test"
+    assert status[1]["Action"] == "failed" and status[1]["Status"] == "5.1.1"
+    assert "User unknown" in status[1]["Diagnostic-Code"]
+    assert "Subject: relay test" in m.get_payload()[2].get_payload()
+    log = d.logtext()
+    assert re.search(r"to=<nobody@bob\.test>, relay=mx\.bob\.test\[127\.0\.0\.1\]:\d+, "
+                     r"delay=[0-9.]+, tries=1, dsn=5\.1\.1, status=bounced \(host mx\.bob\.test"
+                     r"\[127\.0\.0\.1\] said: 550 5\.1\.1 .*\(in reply to RCPT TO command\)\)",
+                     log), log
+    assert "sender non-delivery notification" in log
+
+
+def test_null_sender_never_bounced(env):
+    make, serve = env
+    srv = serve(rcpt_reply=lambda a: "550 5.1.1 no such user")
+    d = make(srv)
+    d.start()
+    d.lmtp_send("", ["nobody@bob.test"], BODY)
+    wait_for(lambda: "status=bounced" in d.logtext(), what="bounce")
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    time.sleep(0.5)
+    assert srv.transactions == []
+    assert "non-delivery notification:" not in d.logtext()
+
+
+def test_null_mx_bounces_at_once(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv)
+    d.start()
+    d.lmtp_send("sam@sender.test", ["x@nullmx.test"], BODY)
+    wait_for(lambda: srv.transactions, what="the DSN")
+    dsn = srv.transactions[0]
+    assert dsn["mail"].startswith("MAIL FROM:<>")
+    assert b"Status: 5.1.10" in dsn["data"]
+    assert b"nullMX" in dsn["data"]
+    assert re.search(r"to=<x@nullmx\.test>, relay=none, .*dsn=5\.1\.10, status=bounced",
+                     d.logtext())
+
+
+def test_deferred_then_delivered_after_flush(env, tmp_path):
+    make, serve = env
+    # A port with nothing listening: connection refused.
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    class Down:
+        pass
+    down = Down()
+    down.port = port
+    d = make(down, "retry_min_backoff = 1h\nretry_max_backoff = 1h")
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    log = wait_for(lambda: "status=deferred" in d.logtext() and d.logtext(), what="deferral")
+    assert re.search(r"to=<bob@bob\.test>, relay=mx\.bob\.test\[127\.0\.0\.1\]:%d, .*dsn=4\.4\.1, "
+                     r"status=deferred \(connect to mx\.bob\.test\[127\.0\.0\.1\]:%d: "
+                     r"connection refused\)" % (port, port), log, re.I), log
+    assert len(d.queued()) == 1
+    state = (d.queue / "state" / d.queued()[0]).read_text()
+    assert " P 1 " in state  # pending, one try
+    # The server comes up on that port; nothing happens for an hour unless flushed.
+    srv = serve(port=port)
+    time.sleep(1.5)
+    assert srv.transactions == []
+    d.flush()
+    wait_for(lambda: srv.transactions, what="delivery after flush")
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    assert len(srv.transactions) == 1
+
+
+def test_8bit_to_server_without_8bitmime_bounces(env):
+    make, serve = env
+    srv = serve(keywords=("PIPELINING",))
+    d = make(srv)
+    d.start()
+    d.lmtp_send("sam@sender.test", ["bob@bob.test"],
+                BODY.replace(b"Hello Bob.", "Grüße".encode()))
+    wait_for(lambda: "status=bounced" in d.logtext(), what="bounce")
+    assert re.search(r"dsn=5\.6\.3, status=bounced \(8-bit message, but host mx\.bob\.test",
+                     d.logtext())
+    # The DSN itself carries the 8-bit headers? No: only the body had them, so it goes out.
+    wait_for(lambda: srv.transactions, what="the DSN")
+    assert srv.transactions[0]["mail"].startswith("MAIL FROM:<>")
+
+
+def test_connection_reuse_and_mx_order(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv, "relay_destination_concurrency = 1\nrelay_reuse_time = 3s")
+    d.start()
+    for i in range(3):
+        d.lmtp_send("alice@alice.test", [f"u{i}@other.test"], BODY)
+    wait_for(lambda: len(srv.transactions) == 3, what="three messages")
+    # One destination, concurrency 1: one connection carried all three (or, if the first
+    # finished before the next arrived, the parked connection was reused).
+    assert srv.connections == 1, srv.connections
+    log = d.logtext()
+    # other.test: MX 10 mx1 before MX 20 mx2.
+    assert "relay=mx1.other.test[127.0.0.1]" in log
+    assert "relay=mx2.other.test" not in log
+
+
+def make_cert(tmp_path):
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=mx.bob.test"],
+                   check=True, capture_output=True, timeout=60)
+    return str(crt), str(key)
+
+
+def test_opportunistic_starttls(env, tmp_path):
+    make, serve = env
+    srv = serve(tls_files=make_cert(tmp_path))
+    d = make(srv)
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    wait_for(lambda: srv.transactions, what="message over TLS")
+    assert srv.transactions[0]["tls"] is True
+    # EHLO twice: before and after STARTTLS (RFC 3207 4.2).
+    assert [c.split(" ")[0] for c in srv.commands][:3] == ["EHLO", "STARTTLS", "EHLO"]
+
+
+def test_relayhost_auth_and_required_tls(env, tmp_path):
+    make, serve = env
+    srv = serve(tls_files=make_cert(tmp_path), auth=("alice", "s3cret pass"))
+    pw = tmp_path / "relay.pw"
+    pw.write_text("s3cret pass\n")
+    d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_user = alice\n"
+                  f"relayhost_password_file = {pw}\nrelayhost_tls = encrypt")
+    d.start()
+    d.lmtp_send("alice@alice.test", ["x@nullmx.test"], BODY)  # no DNS is asked at all
+    wait_for(lambda: srv.transactions, what="message via relayhost")
+    t = srv.transactions[0]
+    assert t["tls"] and t["auth"] == "alice"
+    log = d.logtext()
+    assert re.search(r"relay=127\.0\.0\.1\[127\.0\.0\.1\]:%d, .*status=sent" % srv.port, log)
+    assert "s3cret" not in log
+
+
+def test_relayhost_without_tls_defers(env, tmp_path):
+    make, serve = env
+    srv = serve()  # no STARTTLS
+    d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_tls = encrypt")
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    wait_for(lambda: "status=deferred" in d.logtext(), what="deferral")
+    assert "TLS is required, but was not offered by host 127.0.0.1[127.0.0.1]" in d.logtext()
+    assert srv.transactions == []
+    assert len(d.queued()) == 1
+
+
+def test_kill9_with_queued_and_in_flight_messages(env):
+    """kill -9 while messages wait and while one is being sent: after a restart every
+    message arrives, none is lost (one may arrive twice if the kill fell between the
+    remote 250 and the state write, never zero times)."""
+    make, serve = env
+    hold = threading.Event()
+    srv = serve(data_reply=lambda: (hold.wait(20), "250 2.0.0 Ok: queued as T{n}")[1])
+    d = make(srv, "relay_destination_concurrency = 1")
+    d.start()
+    subjects = [f"msg-{i}" for i in range(4)]
+    for s in subjects:
+        d.lmtp_send("alice@alice.test", ["bob@bob.test"],
+                    BODY.replace(b"relay test", s.encode()))
+    # The first message's final dot was sent; its reply is held back. Kill now.
+    wait_for(lambda: srv.transactions, what="first message in flight")
+    d.stop(signal.SIGKILL)
+    hold.set()
+    assert len(d.queued()) >= 3
+    d.start()
+    d.flush()
+    want = set(subjects)
+    wait_for(lambda: want <= {re.search(rb"Subject: (\S+)", t["data"]).group(1).decode()
+                              for t in srv.transactions}, timeout=30, what="all messages")
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    got = [re.search(rb"Subject: (\S+)", t["data"]).group(1).decode() for t in srv.transactions]
+    for s in subjects:
+        assert 1 <= got.count(s) <= 2, got
+    assert sum(got.count(s) - 1 for s in subjects) <= 1, got
+
+
+def test_torn_queue_file_never_sent(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv)
+    d.queue.mkdir(parents=True, exist_ok=True)
+    (d.queue / "msg").mkdir(exist_ok=True)
+    (d.queue / "tmp").mkdir(exist_ok=True)
+    good = ("TERNQ 1\nqid 0000000000000001\narrival 1\nsender alice@alice.test\nenvid -\n"
+            "ret -\nflags ---\nrcpt 0 bob@bob.test -\nsize %020d\nend\n" % len(BODY)).encode()
+    (d.queue / "msg" / "0000000000000001").write_bytes(good + BODY)
+    (d.queue / "msg" / "0000000000000002").write_bytes(
+        good.replace(b"0000000000000001", b"0000000000000002") + BODY[:-5])
+    (d.queue / "tmp" / "0000000000000003").write_bytes(good[:40])
+    d.start()
+    wait_for(lambda: srv.transactions, what="the good message")
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    time.sleep(0.5)
+    assert len(srv.transactions) == 1
+    assert (d.queue / "corrupt" / "0000000000000002").exists()
+    assert not (d.queue / "tmp" / "0000000000000003").exists()
+    assert "invalid queue file" in d.logtext()
