@@ -177,7 +177,9 @@ static void on_fail_delay_done(uv_timer_t *t)
 			buf_append_str(&b, "\tuser=");
 			auth_tab_escape(&b, user);
 		}
-		buf_append_char(&b, '\n');
+		/* One text for every failure: it must not tell an unknown user from a wrong
+		 * password (Postfix shows it to the SMTP client). */
+		buf_append_str(&b, "\treason=Authentication failed\n");
 		session_write(s, &b);
 		buf_free(&b);
 	}

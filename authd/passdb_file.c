@@ -202,20 +202,20 @@ struct passdb *passdb_parse(const struct authd_settings *set, const char *text, 
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t llen = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
 		char *line = xstrndup(p, llen);
-		struct passdb_user u;
+		size_t line_alloc = strlen(line); /* xstrndup stops at a NUL */
+		struct passdb_user u = {0};
 		const char *why = NULL;
 
 		lineno++;
 		p += llen + (nl != NULL ? 1 : 0);
-		int r = strlen(line) == llen ? parse_line(set, line, &u, &why) : -1;
+		int r = line_alloc == llen ? parse_line(set, line, &u, &why) : -1;
 		if (r < 0 && why == NULL)
 			why = "NUL byte in line";
-		secure_zero(line, llen);
+		secure_zero(line, line_alloc);
 		free(line);
 		if (r < 0) {
 			log_warn("passwd-file %s:%zu: %s; line ignored", source, lineno, why);
-			if (r < 0 && u.name != NULL)
-				user_clear(&u);
+			user_clear(&u);
 			continue;
 		}
 		if (r == 0)

@@ -149,7 +149,11 @@ static void cmd_mail(struct lmtp_session *s, char *args)
 	const char *refused =
 	    s->be->check_sender != NULL ? s->be->check_sender(s->be->ctx, a.full) : NULL;
 	if (refused != NULL) {
-		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s>", s->peer, refused, a.full);
+		struct buf from;
+		buf_init(&from, 0);
+		log_info("NOQUEUE: reject: MAIL from %s: %s; from=<%s>", s->peer, refused,
+		         lmtp_log_text(&from, a.full));
+		buf_free(&from);
 		address_free(&a);
 		lmtp_error(s, "%s", refused);
 		return;

@@ -93,5 +93,7 @@ void lmtp_target_free(struct lmtp_target *t);
 void lmtp_pending_free(struct lmtp_pending_rcpt *p);
 void lmtp_new_qid(struct lmtp_session *s);
 double lmtp_elapsed(const struct lmtp_session *s);
+/* Client text for a log line: sanitised (log_sanitize) into b; returns b's text. */
+const char *lmtp_log_text(struct buf *b, const char *text);
 
 #endif

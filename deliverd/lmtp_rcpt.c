@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 
@@ -77,15 +78,20 @@ static void finish_rcpt(struct lmtp_session *s)
 {
 	struct lmtp_pending_rcpt *p = &s->pending;
 	s->wait = LMTP_WAIT_NONE;
+	struct buf from, to;
+	buf_init(&from, 0);
+	buf_init(&to, 0);
+	lmtp_log_text(&from, s->sender.full);
+	lmtp_log_text(&to, p->addr.full);
 	if (p->tempfail) {
 		log_info("NOQUEUE: reject: RCPT from %s: 451 4.3.0 <%s>: Temporary lookup "
 		         "failure; from=<%s> to=<%s>",
-		         s->peer, p->addr.full, s->sender.full, p->addr.full);
+		         s->peer, buf_cstr(&to), buf_cstr(&from), buf_cstr(&to));
 		lmtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure", p->addr.full);
 	} else if (p->n_found == 0) {
 		log_info("NOQUEUE: reject: RCPT from %s: 550 5.1.1 <%s>: Recipient address "
 		         "rejected: User unknown; from=<%s> to=<%s>",
-		         s->peer, p->addr.full, s->sender.full, p->addr.full);
+		         s->peer, buf_cstr(&to), buf_cstr(&from), buf_cstr(&to));
 		lmtp_error(s, "550 5.1.1 <%s>: Recipient address rejected: User unknown",
 		           p->addr.full);
 	} else if (p->over_quota) {
@@ -94,6 +100,8 @@ static void finish_rcpt(struct lmtp_session *s)
 		accept_rcpt(s);
 		lmtp_reply(s, "250 2.1.5 Ok");
 	}
+	buf_free(&from);
+	buf_free(&to);
 	lmtp_pending_free(p);
 }
 
@@ -152,8 +160,13 @@ void lmtp_session_lookup_done(struct lmtp_session *s, enum lmtp_lookup_result re
 				return;
 			}
 		} else if (p->t.aliased) {
-			log_warn("alias target <%s> of <%s> is not a mailbox", a->full,
-			         p->addr.full);
+			struct buf x, y;
+			buf_init(&x, 0);
+			buf_init(&y, 0);
+			log_warn("alias target <%s> of <%s> is not a mailbox",
+			         lmtp_log_text(&x, a->full), lmtp_log_text(&y, p->addr.full));
+			buf_free(&x);
+			buf_free(&y);
 		}
 		break;
 	case LMTP_LOOKUP_TEMPFAIL:

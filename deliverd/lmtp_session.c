@@ -97,6 +97,12 @@ double lmtp_elapsed(const struct lmtp_session *s)
 	       (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
 }
 
+const char *lmtp_log_text(struct buf *b, const char *text)
+{
+	buf_reset(b);
+	return log_sanitize(b, text, strlen(text), 300);
+}
+
 void lmtp_target_free(struct lmtp_target *t)
 {
 	free(t->key);
@@ -221,8 +227,12 @@ static void reply_all(struct lmtp_session *s, const char *reply)
 
 static void start_delivery(struct lmtp_session *s)
 {
-	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", s->qid, s->sender.full,
-	         (unsigned long long)s->body_size, s->n_rcpts);
+	struct buf from;
+	buf_init(&from, 0);
+	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu (queue active)", s->qid,
+	         lmtp_log_text(&from, s->sender.full), (unsigned long long)s->body_size,
+	         s->n_rcpts);
+	buf_free(&from);
 	s->wait = LMTP_WAIT_DELIVERY;
 	s->next_reply = 0;
 	s->n_delivered_pending = s->n_targets;
@@ -314,25 +324,30 @@ static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 	const char *status = t->status == LMTP_DELIVERED ? "sent"
 	                     : dsn[0] == '5'             ? "bounced"
 	                                                 : "deferred";
-	struct buf orig;
+	struct buf orig, to, tmp;
 	buf_init(&orig, 0);
+	buf_init(&to, 0);
+	buf_init(&tmp, 0);
 	if (t->orig != NULL && strcmp(t->orig, t->address) != 0)
-		buf_printf(&orig, "orig_to=<%s>, ", t->orig);
+		buf_printf(&orig, "orig_to=<%s>, ", lmtp_log_text(&tmp, t->orig));
+	lmtp_log_text(&to, t->address);
+	bool inbox = t->folder_used == NULL || strcmp(t->folder_used, "INBOX") == 0;
 	if (t->remote && t->status == LMTP_DELIVERED)
 		log_info("%s: to=<%s>, %srelay=queue, delay=%.2f, dsn=%s, status=queued (queued as %s)",
-		         s->qid, t->address, buf_cstr(&orig), lmtp_elapsed(s), dsn,
+		         s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,
 		         t->folder_used != NULL ? t->folder_used : "?");
 	else if (t->status == LMTP_DELIVERED)
 		log_info("%s: to=<%s>, %srelay=local, delay=%.2f, dsn=%s, status=sent "
 		         "(delivered to maildir%s%s)",
-		         s->qid, t->address, buf_cstr(&orig), lmtp_elapsed(s), dsn,
-		         t->folder_used != NULL ? " folder " : "",
-		         t->folder_used != NULL ? t->folder_used : "");
+		         s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,
+		         inbox ? "" : ", folder ", inbox ? "" : t->folder_used);
 	else
 		log_info("%s: to=<%s>, %srelay=local, delay=%.2f, dsn=%s, status=%s (%s)", s->qid,
-		         t->address, buf_cstr(&orig), lmtp_elapsed(s), dsn, status,
+		         buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn, status,
 		         status_text(t->status));
 	buf_free(&orig);
+	buf_free(&to);
+	buf_free(&tmp);
 }
 
 /* Sends the replies of every recipient, in order, whose mailboxes all have an answer. */

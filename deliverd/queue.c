@@ -103,6 +103,18 @@ void queue_close(struct queue **qp)
 	*qp = NULL;
 }
 
+int queue_chown(struct queue *q, unsigned uid, unsigned gid, char **error_r)
+{
+	int fds[] = {q->dir_fd, q->tmp_fd, q->msg_fd, q->state_fd, q->hold_fd, q->corrupt_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (fchown(fds[i], (uid_t)uid, (gid_t)gid) < 0) {
+			*error_r = errno_error("chown queue directory in", q->dir);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 const char *queue_dir(const struct queue *q)
 {
 	return q->dir;

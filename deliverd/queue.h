@@ -88,6 +88,8 @@ struct queue_writer;
 /* Opens (creating what is missing) the queue at dir and removes tmp/ leftovers. */
 int queue_open(const char *dir, struct queue **q_r, char **error_r);
 void queue_close(struct queue **q);
+/* Gives the queue's directories to uid/gid (a daemon started as root, before it drops). */
+int queue_chown(struct queue *q, unsigned uid, unsigned gid, char **error_r);
 const char *queue_dir(const struct queue *q);
 
 bool queue_id_valid(const char *qid);

@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pwd.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -668,6 +670,17 @@ int relay_setup(uv_loop_t *loop, const struct config *cfg, const char *hostname,
 		return -1;
 	if (queue_open(config_str(cfg, "deliverd", "queue_dir"), &R.q, error_r) < 0)
 		return -1;
+	if (geteuid() == 0) {
+		/* Started as root: the queue belongs to the user deliverd drops to. */
+		const char *user = config_str(cfg, "global", "vmail_user");
+		struct passwd *pw = getpwnam(user);
+		if (pw == NULL) {
+			*error_r = xasprintf("unknown vmail_user \"%s\"", user);
+			return -1;
+		}
+		if (queue_chown(R.q, pw->pw_uid, pw->pw_gid, error_r) < 0)
+			return -1;
+	}
 	if (dns_resolver_new(loop, config_str(cfg, "deliverd", "dns_servers"),
 	                     (unsigned)config_time_ms(cfg, "deliverd", "relay_dns_timeout"), 2,
 	                     &R.dns, error_r) < 0)

@@ -1,10 +1,10 @@
 /*
  * tern-deliverd's daemon hooks: the listeners (LMTP for smtpd/Postfix, submit for the
  * sendmail command), the peer checks, and the glue between a libuv connection and an LMTP
- * session (its backend: replies, userdb lookups, spool, thread-pool delivery).
+ * session (its backend: replies, userdb lookups, spool, thread-pool delivery). The
+ * process frame (options, privilege drop to vmail_user, signals) is net's daemon_main().
  */
 #include "deliverd.h"
-#include "frame.h"
 
 #include <errno.h>
 #include <pwd.h>
@@ -521,5 +521,5 @@ int deliverd_main(int argc, char **argv)
 	    .reload = on_reload,
 	    .shutdown = on_shutdown,
 	};
-	return deliverd_frame_run(argc, argv, &hooks);
+	return daemon_main(argc, argv, &hooks);
 }

@@ -26,6 +26,12 @@ struct config;
 	TERNCTL_COMMAND(config, "[-n | --doc | -h KEY... | KEY...]",                               \
 			"print the effective configuration (-n: only what differs from the defaults)") \
 	TERNCTL_COMMAND(help, "[COMMAND]", "list the commands, or show how to use one")            \
+	TERNCTL_COMMAND(user, "add|passwd USER [PASSWORD] | del USER | list | lookup USER",        \
+			"manage virtual users in the passwd-file; lookup asks authd's userdb")     \
+	TERNCTL_COMMAND(pw, "[-s SCHEME] [-p PASSWORD] [-t HASH]",                                 \
+			"print a password hash for the passwd-file, like doveadm pw (-t: verify)") \
+	TERNCTL_COMMAND(auth, "test USER [PASSWORD]",                                              \
+			"authenticate USER with PLAIN through authd, as smtpd and imapd do")       \
 	/* one row per command, kept in the order `ternctl help` lists them */
 /* clang-format on */
 

@@ -81,6 +81,8 @@ void conn_fill_addresses(struct conn *c)
 		}
 		return;
 	}
+	/* Writes are coalesced here already; Nagle would only delay replies. */
+	uv_tcp_nodelay(&c->h.tcp, 1);
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
@@ -265,7 +267,7 @@ static void conn_update_reading(struct conn *c)
 		want = buf_room(&c->in) > 0 && !c->peer_eof;
 		break;
 	case CONN_LINGER:
-		want = true;
+		want = !c->peer_eof;
 		break;
 	default:
 		want = false;
@@ -501,7 +503,10 @@ void conn_destroy(struct conn *c)
 static void conn_on_shutdown(uv_shutdown_t *req, int status)
 {
 	struct conn *c = container_of(req, struct conn, shutdown_req);
-	if (status < 0 && c->state != CONN_CLOSED)
+	if (c->state == CONN_CLOSED)
+		return;
+	/* After the peer's own EOF there is nothing left to wait for. */
+	if (status < 0 || c->peer_eof)
 		conn_destroy(c);
 }
 
@@ -515,7 +520,8 @@ static void conn_shutdown_write(struct conn *c)
 	}
 	/* Read (and drop) until the peer's FIN, so unread input never turns into an RST
 	 * that could destroy our last reply in flight. */
-	conn_update_reading(c);
+	if (!c->peer_eof)
+		conn_update_reading(c);
 }
 
 void conn_close(struct conn *c)

@@ -192,14 +192,20 @@ static void listener_accept_one(struct listener *l)
 		return;
 	}
 	conn_fill_addresses(c);
-	const char *why = NULL;
-	if (l->max_conns > 0 && l->n_conns >= l->max_conns)
-		why = "too many connections";
-	else if (!l->is_unix && l->max_conns_per_ip > 0 &&
-	         listener_ip_count(l, c->peer_ip) >= l->max_conns_per_ip)
-		why = "too many connections from this address";
-	if (why != NULL) {
-		log_info("%s: reject: connect from %s: %s", l->name, c->peer_ip, why);
+	bool reject = false;
+	unsigned from_ip = l->is_unix ? 0 : listener_ip_count(l, c->peer_ip);
+	if (l->max_conns > 0 && l->n_conns >= l->max_conns) {
+		/* Shaped like Postfix's master/anvil warnings, which admins already grep for. */
+		log_warn("service %s has reached its connection limit %u: rejecting %s", l->name,
+		         l->max_conns, c->peer_ip);
+		reject = true;
+	} else if (!l->is_unix && l->max_conns_per_ip > 0 && from_ip >= l->max_conns_per_ip) {
+		log_warn(
+		    "Connection concurrency limit exceeded: %u from unknown[%s] for service %s",
+		    from_ip + 1, c->peer_ip, l->name);
+		reject = true;
+	}
+	if (reject) {
 		/* A plaintext banner means nothing on an implicit-TLS port. */
 		conn_reject(c, l->tls_mode == LISTENER_TLS_IMPLICIT ? NULL : l->reject_banner);
 		return;

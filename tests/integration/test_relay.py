@@ -249,12 +249,24 @@ class SMTPServer:
 
 # --- deliverd ---------------------------------------------------------------------------------
 
+# The daemons refuse to run as root: as root they drop to this user.
+RUN_AS = "nobody" if os.getuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
+
+
+def give(path: Path):
+    """Hands a test-made file or directory to the daemon's user."""
+    if os.getuid() == 0:
+        pw = pwd.getpwnam(RUN_AS)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
 class Deliverd:
     def __init__(self, root: Path, extra: str, dns_port: int, smtp_port: int):
         self.root = root
         for d in ("run", "state", "mail"):
             (root / d).mkdir(exist_ok=True)
-        user = pwd.getpwuid(os.getuid()).pw_name
+            give(root / d)
+        user = RUN_AS
         keys = {"queue_run_interval": "1s", "retry_min_backoff": "1s",
                 "retry_max_backoff": "2s", "relay_reuse_time": "1s",
                 "relay_command_timeout": "10s", "relay_connect_timeout": "5s",
@@ -330,7 +342,7 @@ default_user = {user}
                 code, msg = c.rcpt(r)
                 assert code == 250, (r, code, msg)
             code, msg = c.data(body)
-            assert code == 250, (code, msg)
+            assert code == 250, (code, msg, self.logtext())
         finally:
             c.quit()
 
@@ -363,8 +375,22 @@ def dns():
 
 
 @pytest.fixture
-def env(tmp_path, dns):
+def droot(tmp_path):
+    """A directory the dropped daemon can enter (pytest's tmp_path is private to root)."""
+    if os.getuid() != 0:
+        yield tmp_path
+        return
+    import tempfile
+    d = Path(tempfile.mkdtemp(prefix="tern-relay-", dir="/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def env(droot, dns):
     """(make_deliverd, servers): builds a deliverd for a server port, stops all at the end."""
+    tmp_path = droot
     made, servers = [], []
 
     def make(server, extra=""):
@@ -562,11 +588,12 @@ def test_opportunistic_starttls(env, tmp_path):
     assert [c.split(" ")[0] for c in srv.commands][:3] == ["EHLO", "STARTTLS", "EHLO"]
 
 
-def test_relayhost_auth_and_required_tls(env, tmp_path):
+def test_relayhost_auth_and_required_tls(env, tmp_path, droot):
     make, serve = env
     srv = serve(tls_files=make_cert(tmp_path), auth=("alice", "s3cret pass"))
-    pw = tmp_path / "relay.pw"
+    pw = droot / "relay.pw"
     pw.write_text("s3cret pass\n")
+    give(pw)
     d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_user = alice\n"
                   f"relayhost_password_file = {pw}\nrelayhost_tls = encrypt")
     d.start()
@@ -628,12 +655,16 @@ def test_torn_queue_file_never_sent(env):
     d.queue.mkdir(parents=True, exist_ok=True)
     (d.queue / "msg").mkdir(exist_ok=True)
     (d.queue / "tmp").mkdir(exist_ok=True)
+    for p in (d.queue, d.queue / "msg", d.queue / "tmp"):
+        give(p)
     good = ("TERNQ 1\nqid 0000000000000001\narrival 1\nsender alice@alice.test\nenvid -\n"
             "ret -\nflags ---\nrcpt 0 bob@bob.test -\nsize %020d\nend\n" % len(BODY)).encode()
     (d.queue / "msg" / "0000000000000001").write_bytes(good + BODY)
     (d.queue / "msg" / "0000000000000002").write_bytes(
         good.replace(b"0000000000000001", b"0000000000000002") + BODY[:-5])
     (d.queue / "tmp" / "0000000000000003").write_bytes(good[:40])
+    for p in ("msg/0000000000000001", "msg/0000000000000002", "tmp/0000000000000003"):
+        give(d.queue / p)
     d.start()
     wait_for(lambda: srv.transactions, what="the good message")
     wait_for(lambda: d.queued() == [], what="queue empty")

@@ -106,6 +106,10 @@ struct nt_server {
 	size_t max_pending;
 	uid_t last_uid;
 	bool consume_nothing; /* for the overflow test: never consume input */
+	/* ASYNC: one pending "backend" call at a time, like an authd lookup. */
+	uv_timer_t async_timer;
+	bool async_inited;
+	struct conn *async_conn;
 };
 
 struct nt_session {
@@ -132,6 +136,16 @@ static void nt_big_continue(struct nt_session *s)
 		if (r == 1)
 			return; /* back-pressure: on_drain resumes */
 	}
+}
+
+static void nt_on_async_done(uv_timer_t *t)
+{
+	struct nt_server *srv = t->data;
+	if (srv->async_conn == NULL)
+		return;
+	conn_write_str(srv->async_conn, "async done\r\n");
+	conn_resume_read(srv->async_conn);
+	srv->async_conn = NULL;
 }
 
 static void nt_command(struct nt_session *s, const char *line, size_t len, struct buf *in)
@@ -171,6 +185,16 @@ static void nt_command(struct nt_session *s, const char *line, size_t len, struc
 	} else if (strcmp(cmd, "PEER") == 0) {
 		conn_printf(s->c, "peer=%s loop=%d\r\n", conn_peer_ip(s->c),
 		            conn_is_loopback(s->c) ? 1 : 0);
+	} else if (strncmp(cmd, "ASYNC ", 6) == 0) {
+		/* Wait for a pretend backend; pipelined input must wait too. */
+		if (!srv->async_inited) {
+			uv_timer_init(srv->loop, &srv->async_timer);
+			srv->async_timer.data = srv;
+			srv->async_inited = true;
+		}
+		srv->async_conn = s->c;
+		conn_pause_read(s->c);
+		uv_timer_start(&srv->async_timer, nt_on_async_done, strtoul(cmd + 6, NULL, 10), 0);
 	} else if (strcmp(cmd, "QUIT") == 0) {
 		conn_write_str(s->c, "221 bye\r\n");
 		conn_close(s->c);
@@ -199,7 +223,7 @@ static void nt_on_data(struct conn *c, struct buf *in)
 	struct nt_session *s = conn_data(c);
 	if (s->srv->consume_nothing)
 		return;
-	while (in->len > 0 && !conn_is_closing(c)) {
+	while (in->len > 0 && !conn_is_closing(c) && s->srv->async_conn != c) {
 		if (s->skipping) {
 			bool done;
 			buf_consume(in, line_skip(in->data, in->len, &done));
@@ -258,6 +282,8 @@ static void nt_on_close(struct conn *c)
 {
 	struct nt_session *s = conn_data(c);
 	s->srv->closes++;
+	if (s->srv->async_conn == c)
+		s->srv->async_conn = NULL;
 	free(s);
 }
 
@@ -277,7 +303,8 @@ NT_UNUSED static void nt_server_start(struct nt_server *srv, uv_loop_t *loop,
 	memset(srv, 0, sizeof(*srv));
 	srv->loop = loop;
 	buf_init(&srv->seen, 0);
-	cfg->ops = &nt_ops;
+	if (cfg->ops == NULL)
+		cfg->ops = &nt_ops;
 	cfg->ops_data = srv;
 	if (cfg->name == NULL)
 		cfg->name = "test";
@@ -296,6 +323,8 @@ NT_UNUSED static void nt_server_start(struct nt_server *srv, uv_loop_t *loop,
 NT_UNUSED static void nt_server_finish(struct nt_server *srv)
 {
 	listener_free(&srv->l);
+	if (srv->async_inited)
+		uv_close((uv_handle_t *)&srv->async_timer, NULL);
 	for (int i = 0; i < 1000 && uv_run(srv->loop, UV_RUN_NOWAIT) != 0; i++)
 		usleep(1000);
 	assert_int_equal(uv_loop_close(srv->loop), 0);

@@ -108,6 +108,56 @@ static void test_implicit_tls_round_trip(void **state)
 	assert_int_equal(srv.closes, 1);
 }
 
+/* A large response through TLS with a small output cap: back-pressure must hold. */
+static void *client_tls_big(void *arg)
+{
+	int port = *(int *)arg;
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	SSL *ssl = client_ssl(fd, TLS1_2_VERSION, 0, NULL);
+	NT_CHECK(SSL_connect(ssl) == 1, "handshake failed");
+	char line[256];
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no greeting");
+	NT_CHECK(nt_ssl_send(ssl, "BIG 2000000\r\n"), "send");
+	usleep(100 * 1000);
+	static char tmp[16384];
+	size_t got = 0;
+	while (got < 2000000) {
+		size_t want = 2000000 - got < sizeof(tmp) ? 2000000 - got : sizeof(tmp);
+		int r = SSL_read(ssl, tmp, (int)want);
+		NT_CHECK(r > 0, "EOF or error in the middle of BIG");
+		for (int i = 0; i < r; i++)
+			NT_CHECK(tmp[i] == 'x', "corrupted BIG stream");
+		got += (size_t)r;
+	}
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)) && line[0] == '\0', "no CRLF");
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no END");
+	NT_CHECK(strcmp(line, "END") == 0, "bad END");
+	NT_CHECK(nt_ssl_send(ssl, "QUIT\r\n"), "send");
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no bye");
+	SSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static void test_implicit_tls_back_pressure(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = tls_listener(LISTENER_TLS_IMPLICIT);
+	cfg.limits.max_output = 128 * 1024;
+	cfg.limits.output_lowat = 16 * 1024;
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_tls_big, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_true(srv.drains >= 1);
+	assert_true(srv.max_pending <= 128 * 1024);
+	nt_server_finish(&srv);
+}
+
 static void *client_plaintext_to_tls(void *arg)
 {
 	int port = *(int *)arg;
@@ -138,6 +188,96 @@ static void test_implicit_tls_rejects_plaintext(void **state)
 	assert_int_equal(buf_cstr(&srv.seen)[0], '\0');
 	nt_server_finish(&srv);
 	assert_int_equal(srv.closes, 0);
+}
+
+static void *client_silent(void *arg)
+{
+	int port = *(int *)arg;
+	uint64_t start = nt_now_ms();
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	/* Say nothing: the handshake bound (idle_ms here) must close us. */
+	NT_CHECK(nt_read_to_eof(fd) == 0, "a silent TLS client was not closed");
+	NT_CHECK(nt_now_ms() - start >= 150, "closed before the handshake bound");
+	close(fd);
+	return NULL;
+}
+
+static void test_implicit_tls_handshake_timeout(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = tls_listener(LISTENER_TLS_IMPLICIT);
+	cfg.limits.idle_ms = 200;
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_silent, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_int_equal(srv.opens, 0);
+	assert_int_equal(srv.timeouts, 0); /* the protocol never saw it */
+	nt_server_finish(&srv);
+}
+
+/* A client on its own thread that trusts exactly one certificate file. */
+struct trust_arg {
+	int port;
+	const char *ca;
+	bool ok;
+};
+
+static void *client_trusting(void *p)
+{
+	struct trust_arg *a = p;
+	int fd = nt_connect(a->port);
+	NT_CHECK(fd >= 0, "connect");
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_load_verify_locations(ctx, a->ca, NULL);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL *ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);
+	SSL_set_tlsext_host_name(ssl, "localhost");
+	SSL_set_fd(ssl, fd);
+	a->ok = SSL_connect(ssl) == 1;
+	if (a->ok) {
+		char line[128];
+		NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no greeting");
+		NT_CHECK(nt_ssl_send(ssl, "QUIT\r\n"), "send");
+		NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no bye");
+	}
+	SSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static void test_listener_set_tls_reload(void **state)
+{
+	(void)state;
+	struct nt_cert next;
+	nt_cert_make(&next);
+	char *error = NULL;
+	struct tls_ctx *next_tls = tls_ctx_server_new(next.cert, next.key, &error);
+	assert_non_null(next_tls);
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = tls_listener(LISTENER_TLS_IMPLICIT);
+	nt_server_start(&srv, &loop, &cfg);
+	struct trust_arg a = {srv.port, cert.cert, false};
+	assert_null(nt_run_client(&loop, client_trusting, &a));
+	assert_true(a.ok);
+	/* SIGHUP-style swap: the listener keeps its own reference. */
+	listener_set_tls(srv.l, next_tls);
+	tls_ctx_unref(&next_tls);
+	struct trust_arg b = {srv.port, next.cert, false};
+	assert_null(nt_run_client(&loop, client_trusting, &b));
+	assert_true(b.ok);
+	struct trust_arg c = {srv.port, cert.cert, true};
+	assert_null(nt_run_client(&loop, client_trusting, &c));
+	assert_false(c.ok);
+	nt_server_finish(&srv);
+	nt_cert_remove(&next);
 }
 
 /* --- STARTTLS ------------------------------------------------------------------------ */
@@ -437,6 +577,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_implicit_tls_round_trip),
 	    cmocka_unit_test(test_implicit_tls_rejects_plaintext),
+	    cmocka_unit_test(test_implicit_tls_back_pressure),
+	    cmocka_unit_test(test_implicit_tls_handshake_timeout),
+	    cmocka_unit_test(test_listener_set_tls_reload),
 	    cmocka_unit_test(test_starttls_injection_discarded),
 	    cmocka_unit_test(test_starttls_split_injection),
 	    cmocka_unit_test(test_tls11_refused),
