@@ -6,6 +6,8 @@
  */
 #include "lmtp_private.h"
 
+#include "aliases.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +112,13 @@ static bool add_remote(struct lmtp_session *s, const struct address *a)
 {
 	if (!s->be->relay_remote || a->domain[0] == '\0' ||
 	    recipient_domain_is_local(s->maps, a->domain))
+		return false;
+	/* A domain with a catch-all in the virtual map is ours (a virtual alias domain). */
+	char *catchall = xasprintf("@%s", a->domain);
+	size_t n = 0;
+	bool virtual_domain = alias_map_lookup(s->maps->virtual_map, catchall, &n) != NULL;
+	free(catchall);
+	if (virtual_domain)
 		return false;
 	struct lmtp_pending_rcpt *p = &s->pending;
 	p->found = xreallocarray(p->found, p->n_found + 1, sizeof(*p->found));

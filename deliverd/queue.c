@@ -65,6 +65,33 @@ static void remove_tmp_leftovers(struct queue *q)
 	closedir(d);
 }
 
+static int open_existing(int dir_fd, const char *name)
+{
+	return openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int queue_open_existing(const char *dir, struct queue **q_r, char **error_r)
+{
+	struct queue *q = xcalloc(1, sizeof(*q));
+	q->dir = xstrdup(dir);
+	q->tmp_fd = q->msg_fd = q->state_fd = q->hold_fd = q->corrupt_fd = -1;
+	q->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (q->dir_fd < 0 || (q->tmp_fd = open_existing(q->dir_fd, "tmp")) < 0 ||
+	    (q->msg_fd = open_existing(q->dir_fd, "msg")) < 0 ||
+	    (q->state_fd = open_existing(q->dir_fd, "state")) < 0 ||
+	    (q->hold_fd = open_existing(q->dir_fd, "hold")) < 0 ||
+	    (q->corrupt_fd = open_existing(q->dir_fd, "corrupt")) < 0) {
+		int e = errno;
+		*error_r = errno_error("open queue directory", dir);
+		queue_close(&q);
+		errno = e;
+		return -1;
+	}
+	q->readonly = true;
+	*q_r = q;
+	return 0;
+}
+
 int queue_open(const char *dir, struct queue **q_r, char **error_r)
 {
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define QUEUE_ID_LEN 16
 #define QUEUE_MAX_RCPTS 10000
@@ -87,6 +88,9 @@ struct queue_writer;
 
 /* Opens (creating what is missing) the queue at dir and removes tmp/ leftovers. */
 int queue_open(const char *dir, struct queue **q_r, char **error_r);
+/* Opens an existing queue without creating or removing anything (ternctl, mailq: the
+ * daemon may be writing it). A missing queue gives -1 with errno ENOENT. */
+int queue_open_existing(const char *dir, struct queue **q_r, char **error_r);
 void queue_close(struct queue **q);
 /* Gives the queue's directories to uid/gid (a daemon started as root, before it drops). */
 int queue_chown(struct queue *q, unsigned uid, unsigned gid, char **error_r);
@@ -145,6 +149,12 @@ void queue_ids_free(char **ids, size_t n);
 /* The flush trigger: set by ternctl, taken (and removed) by the scheduler. */
 int queue_request_flush(struct queue *q, char **error_r);
 bool queue_take_flush(struct queue *q);
+
+/* Lists every message: Postfix's mailq layout (with "Mail queue is empty" and the
+ * "-- N Kbytes in M Requests." summary), or with json one object per line as
+ * `postqueue -j` prints them (queue_name, queue_id, arrival_time, message_size, sender,
+ * recipients[{address, tries, next_try, delay_reason}]). Only pending recipients show. */
+int queue_print(struct queue *q, FILE *out, bool json, char **error_r);
 
 /* RFC 3461 xtext, used by the file format (exported for tests and the relay). */
 void queue_xtext_encode(struct buf *out, const char *s);

@@ -136,6 +136,8 @@ static int parse_header(char *start, char *end, struct queue_msg *msg, uint64_t 
 
 static void quarantine(struct queue *q, const char *qid, const char *why)
 {
+	if (q->readonly)
+		return;
 	log_warn("queue: %s: invalid queue file (%s), moved to corrupt/", qid, why);
 	if (renameat(q->msg_fd, qid, q->corrupt_fd, qid) == 0)
 		fsync(q->msg_fd);

@@ -673,3 +673,70 @@ def test_torn_queue_file_never_sent(env):
     assert (d.queue / "corrupt" / "0000000000000002").exists()
     assert not (d.queue / "tmp" / "0000000000000003").exists()
     assert "invalid queue file" in d.logtext()
+
+
+def ternctl(d, *args):
+    return subprocess.run([str(TERNCTL), "-c", str(d.conf), "queue", *args], capture_output=True,
+                          text=True, timeout=30, check=False)
+
+
+def test_ternctl_queue_list_hold_release_flush_delete(env):
+    import json
+    make, serve = env
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    class Down:
+        pass
+    down = Down()
+    down.port = port
+    d = make(down, "retry_min_backoff = 1h\nretry_max_backoff = 1h")
+    r = ternctl(d, "list")
+    assert r.returncode == 0 and r.stdout == "Mail queue is empty\n", r
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    d.lmtp_send("alice@alice.test", ["carol@bob.test"], BODY)
+    wait_for(lambda: d.logtext().count("status=deferred") == 2, what="two deferrals")
+    r = ternctl(d, "list")
+    assert r.returncode == 0
+    assert r.stdout.endswith("-- 1 Kbytes in 2 Requests.\n"), r.stdout
+    assert "bob@bob.test" in r.stdout and "Connection refused" in r.stdout.replace(
+        "connection refused", "Connection refused")
+    r = ternctl(d, "list", "--json")
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(objs) == 2 and {o["queue_name"] for o in objs} == {"deferred"}
+    assert {o["recipients"][0]["address"] for o in objs} == {"bob@bob.test", "carol@bob.test"}
+    assert all(o["sender"] == "alice@alice.test" and o["message_size"] == len(BODY) for o in objs)
+    bob = next(o["queue_id"] for o in objs if o["recipients"][0]["address"] == "bob@bob.test")
+    carol = next(o["queue_id"] for o in objs if o["queue_id"] != bob)
+    # Hold bob's message; bring the server up and flush: only carol's goes.
+    r = ternctl(d, "hold", bob)
+    assert r.returncode == 0 and "placed on hold" in r.stdout
+    assert json.loads([x for x in ternctl(d, "list", "--json").stdout.splitlines()
+                       if bob in x][0])["queue_name"] == "hold"
+    srv = serve(port=port)
+    assert ternctl(d, "flush").returncode == 0
+    wait_for(lambda: srv.transactions, what="carol's message")
+    time.sleep(1.0)
+    assert len(srv.transactions) == 1 and "carol@bob.test" in srv.transactions[0]["rcpts"][0]
+    assert d.queued() == [bob]
+    # Release and flush: bob's goes too.
+    assert ternctl(d, "release", bob).returncode == 0
+    assert ternctl(d, "flush").returncode == 0
+    wait_for(lambda: len(srv.transactions) == 2, what="bob's message")
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    # delete: a new deferred message (server down again) is removed and never sent.
+    srv.close()
+    time.sleep(1.5)  # the parked connection (relay_reuse_time = 1s) is gone by now
+    d.lmtp_send("alice@alice.test", ["dave@bob.test"], BODY)
+    wait_for(lambda: d.logtext().count("status=deferred") >= 3, what="deferral")
+    qid = d.queued()[0]
+    r = ternctl(d, "delete", qid)
+    assert r.returncode == 0 and "removed" in r.stdout
+    assert d.queued() == []
+    # Bad ids and subcommands.
+    assert ternctl(d, "delete", "../../etc/passwd").returncode == 65  # EX_DATAERR
+    assert ternctl(d, "hold", "0123456789ABCDEF").returncode == 66  # EX_NOINPUT
+    assert ternctl(d, "frobnicate").returncode == 64  # EX_USAGE
