@@ -396,6 +396,12 @@ int queue_writer_commit(struct queue_writer *w, char *qid_r, char **error_r)
 int queue_add_fd(struct queue *q, const struct queue_envelope *env, int fd, uint64_t len,
                  char *qid_r, char **error_r)
 {
+	return queue_add_fd_at(q, env, fd, 0, len, qid_r, error_r);
+}
+
+int queue_add_fd_at(struct queue *q, const struct queue_envelope *env, int fd, uint64_t offset,
+                    uint64_t len, char *qid_r, char **error_r)
+{
 	struct queue_writer *w;
 	if (queue_writer_begin(q, env, &w, error_r) < 0)
 		return -1;
@@ -403,7 +409,7 @@ int queue_add_fd(struct queue *q, const struct queue_envelope *env, int fd, uint
 	uint64_t off = 0;
 	while (off < len) {
 		size_t want = len - off > 65536 ? 65536 : (size_t)(len - off);
-		ssize_t n = pread(fd, chunk, want, (off_t)off);
+		ssize_t n = pread(fd, chunk, want, (off_t)(offset + off));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

@@ -118,6 +118,9 @@ void queue_writer_abort(struct queue_writer *w);
 /* Writes a whole message whose body is in fd (read with pread from offset 0, len bytes). */
 int queue_add_fd(struct queue *q, const struct queue_envelope *env, int fd, uint64_t len,
                  char *qid_r, char **error_r);
+/* The same for a body that starts at offset in fd. */
+int queue_add_fd_at(struct queue *q, const struct queue_envelope *env, int fd, uint64_t offset,
+                    uint64_t len, char *qid_r, char **error_r);
 
 /*
  * Loads msg/<qid> and its state. Returns 0, -1 with *error_r when the file is missing or

@@ -22,6 +22,7 @@
 #include "dns/dns.h"
 #include "dsn.h"
 #include "net/tls.h"
+#include "relay_maildrop.h"
 #include "relay_private.h"
 
 static struct {
@@ -31,6 +32,9 @@ static struct {
 	struct dns_resolver *dns;
 	struct tls_ctx *tls_mx, *tls_relayhost;
 	char *hostname;
+	char *maildrop_dir;
+	struct maildrop_policy drop;
+	uid_t *drop_trusted;
 	uv_timer_t scan_timer, due_timer;
 	uv_fs_event_t watch;
 	bool watching;
@@ -493,6 +497,7 @@ static void arm_due_timer(void)
 /* Loads what is in the queue directory and forgets messages that are gone. */
 static void scan(void)
 {
+	relay_maildrop_pickup(R.maildrop_dir, R.q, &R.drop);
 	char **ids;
 	size_t n;
 	char *err = NULL;
@@ -670,17 +675,32 @@ int relay_setup(uv_loop_t *loop, const struct config *cfg, const char *hostname,
 		return -1;
 	if (queue_open(config_str(cfg, "deliverd", "queue_dir"), &R.q, error_r) < 0)
 		return -1;
-	if (geteuid() == 0) {
-		/* Started as root: the queue belongs to the user deliverd drops to. */
-		const char *user = config_str(cfg, "global", "vmail_user");
-		struct passwd *pw = getpwnam(user);
-		if (pw == NULL) {
-			*error_r = xasprintf("unknown vmail_user \"%s\"", user);
-			return -1;
-		}
-		if (queue_chown(R.q, pw->pw_uid, pw->pw_gid, error_r) < 0)
-			return -1;
+	const char *user = config_str(cfg, "global", "vmail_user");
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		*error_r = xasprintf("unknown vmail_user \"%s\"", user);
+		return -1;
 	}
+	uid_t vmail_uid = pw->pw_uid;
+	gid_t vmail_gid = pw->pw_gid;
+	/* Started as root: the queue belongs to the user deliverd drops to. */
+	if (geteuid() == 0 && queue_chown(R.q, vmail_uid, vmail_gid, error_r) < 0)
+		return -1;
+	R.maildrop_dir = xstrdup(config_str(cfg, "deliverd", "maildrop_dir"));
+	if (relay_maildrop_prepare(R.maildrop_dir, vmail_uid, vmail_gid, error_r) < 0)
+		return -1;
+	size_t n_trusted = 0;
+	const char *const *tu = config_list(cfg, "deliverd", "trusted_users", &n_trusted);
+	R.drop_trusted = xcalloc(n_trusted + 1, sizeof(uid_t));
+	for (size_t i = 0; i < n_trusted; i++) {
+		struct passwd *t = getpwnam(tu[i]);
+		if (t != NULL)
+			R.drop_trusted[R.drop.n_trusted++] = t->pw_uid;
+	}
+	R.drop.trusted = R.drop_trusted;
+	R.drop.self = vmail_uid;
+	R.drop.domain = R.set.n_local_domains > 0 ? R.set.local_domains[0] : R.hostname;
+	R.drop.max_size = config_size(cfg, "deliverd", "max_message_size");
 	if (dns_resolver_new(loop, config_str(cfg, "deliverd", "dns_servers"),
 	                     (unsigned)config_time_ms(cfg, "deliverd", "relay_dns_timeout"), 2,
 	                     &R.dns, error_r) < 0)

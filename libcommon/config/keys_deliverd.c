@@ -34,6 +34,9 @@ static const struct cfg_key deliverd_keys[] = {
     /* --- relay: outbound queue, SMTP client, retries, bounces (relay branch) --- */
     {"queue_dir", CFG_STRING, "$state_dir/queue", 0, 0, NULL,
      "the outbound queue (message files, recipient states, hold markers)"},
+    {"maildrop_dir", CFG_STRING, "$state_dir/maildrop", 0, 0, NULL,
+     "where sendmail leaves mail while deliverd is down (mode 1733); picked up at start and "
+     "on each queue run"},
     {"relayhost", CFG_STRING, "", 0, 0, NULL,
      "send all remote mail through this host: [host]:port (no MX lookup) or host:port "
      "(empty: deliver to each domain's MX hosts)"},

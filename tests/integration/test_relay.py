@@ -740,3 +740,30 @@ def test_ternctl_queue_list_hold_release_flush_delete(env):
     assert ternctl(d, "delete", "../../etc/passwd").returncode == 65  # EX_DATAERR
     assert ternctl(d, "hold", "0123456789ABCDEF").returncode == 66  # EX_NOINPUT
     assert ternctl(d, "frobnicate").returncode == 64  # EX_USAGE
+
+
+def test_maildrop_picked_up_after_restart(env):
+    """Mail left in the maildrop while deliverd is down (what sendmail's maildrop writer
+    makes: deliverd/queue_maildrop.h) goes out when deliverd runs again."""
+    make, serve = env
+    srv = serve()
+    d = make(srv)
+    d.start()
+    d.stop()
+    drop = d.root / "state" / "maildrop"
+    assert oct(drop.stat().st_mode & 0o7777) == "0o1733"
+    body = b"Subject: cron job\n\nthe disk is full\n"
+    head = b"TERND 1\nsender cron@alice.test\nrcpt ops@bob.test\nend\n"
+    (drop / "t.half").write_bytes(head[:20])  # a writer that died: never sent
+    (drop / "m.0001").write_bytes(head + body)
+    d.start()
+    wait_for(lambda: srv.transactions, what="the maildrop message")
+    t = srv.transactions[0]
+    assert "ops@bob.test" in t["rcpts"][0]
+    assert t["data"] == body.replace(b"\n", b"\r\n")
+    # The file's owner decides the sender: here it is root or deliverd's own user, both
+    # trusted, so the written one stays (the untrusted case: test_queue_maildrop.c).
+    assert t["mail"].startswith("MAIL FROM:<cron@alice.test>")
+    assert not (drop / "m.0001").exists()
+    assert (drop / "t.half").exists()
+    assert "maildrop m.0001" in d.logtext()
