@@ -168,7 +168,7 @@ static void build_and_check(enum dsn_kind kind)
 	assert_false(dsn_wanted(d, &d->env.rcpts[0], DSN_FAILED));
 
 	int fd = queue_open_body(q, d, &err);
-	char *text = xmalloc(d->body_size);
+	char *text = xcalloc(1, d->body_size + 1);
 	assert_int_equal(pread(fd, text, d->body_size, (off_t)d->body_offset),
 	                 (ssize_t)d->body_size);
 	close(fd);
