@@ -126,6 +126,8 @@ static bool add_remote(struct lmtp_session *s, const struct address *a)
 	memset(t, 0, sizeof(*t));
 	t->address = xstrdup(a->full);
 	t->remote = true;
+	t->notify = s->rcpt_notify;
+	t->orcpt = s->rcpt_orcpt != NULL ? xstrdup(s->rcpt_orcpt) : NULL;
 	return true;
 }
 

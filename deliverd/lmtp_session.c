@@ -112,6 +112,7 @@ void lmtp_target_free(struct lmtp_target *t)
 	free(t->prefix);
 	free(t->orig);
 	free(t->folder_used);
+	free(t->orcpt);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -151,6 +152,11 @@ void lmtp_transaction_reset(struct lmtp_session *s)
 	targets_free(s);
 	lmtp_pending_free(&s->pending);
 	s->smtputf8 = false;
+	free(s->dsn_ret);
+	free(s->dsn_envid);
+	free(s->rcpt_orcpt);
+	s->dsn_ret = s->dsn_envid = s->rcpt_orcpt = NULL;
+	s->rcpt_notify = 0;
 	s->declared_size = 0;
 	s->in_body = false;
 	s->spool_failed = false;
@@ -316,6 +322,16 @@ const char *lmtp_session_sender(const struct lmtp_session *s)
 bool lmtp_session_smtputf8(const struct lmtp_session *s)
 {
 	return s->smtputf8;
+}
+
+const char *lmtp_session_dsn_ret(const struct lmtp_session *s)
+{
+	return s->dsn_ret;
+}
+
+const char *lmtp_session_dsn_envid(const struct lmtp_session *s)
+{
+	return s->dsn_envid;
 }
 
 static void log_target(struct lmtp_session *s, const struct lmtp_target *t)

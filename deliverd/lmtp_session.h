@@ -59,6 +59,8 @@ struct lmtp_target {
 	/* relay branch: a recipient in a non-local domain, for the outbound queue (key, home
 	 * and detail are NULL; folder_used gets the queue id). */
 	bool remote;
+	unsigned notify; /* remote targets: RFC 3461 NOTIFY (queue.h bits), 0 = not given */
+	char *orcpt;     /* remote targets: ORCPT as given ("rfc822;xtext"), or NULL */
 };
 
 struct lmtp_backend {
@@ -114,6 +116,9 @@ void lmtp_session_close(struct lmtp_session *s);
 /* relay branch: the transaction's envelope, for the outbound queue. */
 const char *lmtp_session_sender(const struct lmtp_session *s);
 bool lmtp_session_smtputf8(const struct lmtp_session *s);
+/* RET ("FULL"/"HDRS") and ENVID (xtext) of the transaction, or NULL. */
+const char *lmtp_session_dsn_ret(const struct lmtp_session *s);
+const char *lmtp_session_dsn_envid(const struct lmtp_session *s);
 
 struct recipient_maps;
 void lmtp_session_set_maps(struct lmtp_session *s, const struct recipient_maps *maps);

@@ -92,13 +92,32 @@ void relay_queue_targets(uv_loop_t *loop, int spool_fd, uint64_t spool_len, stru
 			j->index = xcalloc(n, sizeof(size_t));
 			j->env.sender = xstrdup(lmtp_session_sender(s));
 			j->env.smtputf8 = lmtp_session_smtputf8(s);
+			const char *ret = lmtp_session_dsn_ret(s);
+			j->env.ret = ret == NULL                ? QUEUE_RET_DEFAULT
+			             : strcmp(ret, "FULL") == 0 ? QUEUE_RET_FULL
+			                                        : QUEUE_RET_HDRS;
+			const char *envid = lmtp_session_dsn_envid(s);
+			if (envid != NULL)
+				j->env.envid = queue_xtext_decode(envid, strlen(envid));
 			struct timeval tv;
 			gettimeofday(&tv, NULL);
 			j->env.arrival_ms =
 			    (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 		}
 		j->index[j->env.n_rcpts] = i;
-		queue_envelope_add_rcpt(&j->env, targets[i].address, NULL, 0);
+		/* ORCPT "type;xtext" is kept decoded ("rfc822;a@b"); the client encodes it again.
+		 */
+		char *orcpt = NULL;
+		const char *semi = targets[i].orcpt != NULL ? strchr(targets[i].orcpt, ';') : NULL;
+		if (semi != NULL) {
+			char *dec = queue_xtext_decode(semi + 1, strlen(semi + 1));
+			if (dec != NULL)
+				orcpt = xasprintf("%.*s;%s", (int)(semi - targets[i].orcpt),
+				                  targets[i].orcpt, dec);
+			free(dec);
+		}
+		queue_envelope_add_rcpt(&j->env, targets[i].address, orcpt, targets[i].notify);
+		free(orcpt);
 	}
 	if (j == NULL)
 		return;

@@ -342,14 +342,14 @@ default_user = {user}
         d = self.queue / "msg"
         return sorted(p.name for p in d.iterdir()) if d.exists() else []
 
-    def lmtp_send(self, sender, rcpts, body: bytes, expect=None):
+    def lmtp_send(self, sender, rcpts, body: bytes, mail_opts=(), rcpt_opts=()):
         c = smtplib.LMTP(str(self.lmtp), timeout=30)
         try:
             c.ehlo("test")
-            code, _ = c.mail(sender)
-            assert code == 250
+            code, msg = c.mail(sender, list(mail_opts))
+            assert code == 250, (code, msg)
             for r in rcpts:
-                code, msg = c.rcpt(r)
+                code, msg = c.rcpt(r, list(rcpt_opts))
                 assert code == 250, (r, code, msg)
             code, msg = c.data(body)
             assert code == 250, (code, msg, self.logtext())
@@ -777,3 +777,28 @@ def test_maildrop_picked_up_after_restart(env):
     assert not (drop / "m.0001").exists()
     assert (drop / "t.half").exists()
     assert "maildrop m.0001" in d.logtext()
+
+
+def test_dsn_parameters_passed_on(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv)
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY,
+                mail_opts=["RET=HDRS", "ENVID=QQ+2B1"],
+                rcpt_opts=["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;Bob+2Bx@bob.test"])
+    wait_for(lambda: srv.transactions, what="relayed message")
+    t = srv.transactions[0]
+    assert " RET=HDRS" in t["mail"] and " ENVID=QQ+2B1" in t["mail"], t["mail"]
+    assert " NOTIFY=FAILURE,DELAY" in t["rcpts"][0], t["rcpts"]
+    assert " ORCPT=rfc822;Bob+2Bx@bob.test" in t["rcpts"][0], t["rcpts"]
+    # A server without DSN gets none of them.
+    srv2 = serve(keywords=("PIPELINING", "8BITMIME"))
+    d.stop()
+    d2 = make(srv2)
+    d2.start()
+    d2.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY, mail_opts=["RET=FULL"],
+                 rcpt_opts=["NOTIFY=NEVER"])
+    wait_for(lambda: srv2.transactions, what="relayed message")
+    assert "RET=" not in srv2.transactions[0]["mail"]
+    assert "NOTIFY" not in srv2.transactions[0]["rcpts"][0]
