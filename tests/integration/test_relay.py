@@ -124,6 +124,8 @@ class SMTPServer:
         self.transactions = []
         self.commands = []
         self.connections = 0
+        self.active = 0
+        self.max_active = 0
         self.lock = threading.Lock()
         outer = self
 
@@ -148,6 +150,15 @@ class SMTPServer:
         with self.lock:
             self.connections += 1
             conn_no = self.connections
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.converse(h, conn_no)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def converse(self, h, conn_no):
         sock = h.connection
         rfile, wfile = h.rfile, h.wfile
         state = {"tls": False, "auth": None}
@@ -368,6 +379,9 @@ DNS_RECORDS = {
     "mx2.other.test": {"A": ["127.0.0.1"]},
     "nullmx.test": {"MX": [(0, ".")]},
     "sender.test": {"MX": [(10, "mx.bob.test")]},
+    # Nothing listens on 127.0.0.2: connection refused, for ever.
+    "down.test": {"MX": [(10, "mx.down.test")]},
+    "mx.down.test": {"A": ["127.0.0.2"]},
 }
 
 
@@ -802,3 +816,50 @@ def test_dsn_parameters_passed_on(env):
     wait_for(lambda: srv2.transactions, what="relayed message")
     assert "RET=" not in srv2.transactions[0]["mail"]
     assert "NOTIFY" not in srv2.transactions[0]["rcpts"][0]
+
+
+def test_concurrency_limits(env):
+    """relay_destination_concurrency bounds the connections to one destination, and
+    relay_max_connections all of them together (the server holds each DATA reply a little,
+    so that sessions overlap; only the upper bound is asserted)."""
+    make, serve = env
+    srv = serve(data_reply=lambda: (time.sleep(0.2), "250 2.0.0 Ok: queued as T{n}")[1])
+    d = make(srv, "relay_destination_concurrency = 2\nrelay_max_connections = 3")
+    d.start()
+    for i in range(6):
+        d.lmtp_send("alice@alice.test", [f"u{i}@bob.test"], BODY)
+    wait_for(lambda: len(srv.transactions) == 6, what="six messages")
+    assert 1 <= srv.max_active <= 2, srv.max_active
+    # Two destinations at once: at most 3 in total.
+    srv.max_active = 0
+    for i in range(8):
+        d.lmtp_send("alice@alice.test", [f"v{i}@{'bob' if i % 2 else 'other'}.test"], BODY)
+    wait_for(lambda: len(srv.transactions) == 14, what="eight more")
+    assert 1 <= srv.max_active <= 3, srv.max_active
+
+
+def test_delay_warning_then_expiry_bounce(env):
+    make, serve = env
+    srv = serve()
+    d = make(srv, "queue_lifetime = 4s\ndelay_warning_time = 1s\nretry_min_backoff = 500ms\n"
+                  "retry_max_backoff = 1s\nqueue_run_interval = 500ms")
+    d.start()
+    t0 = time.monotonic()
+    d.lmtp_send("sam@sender.test", ["x@down.test"], BODY)
+    wait_for(lambda: len(srv.transactions) >= 2, timeout=30, what="warning and bounce")
+    elapsed = time.monotonic() - t0
+    import email
+    warn = email.message_from_bytes(srv.transactions[0]["data"])
+    fail = email.message_from_bytes(srv.transactions[1]["data"])
+    ws = warn.get_payload()[1].get_payload()[1]
+    fs = fail.get_payload()[1].get_payload()[1]
+    assert warn["Subject"] == "Delayed Mail (still being retried)"
+    assert ws["Action"] == "delayed" and ws["Status"] == "4.4.1", (ws["Action"], ws["Status"])
+    assert fail["Subject"] == "Undelivered Mail Returned to Sender"
+    assert fs["Action"] == "failed" and fs["Status"] == "4.4.7"
+    assert "connect to mx.down.test[127.0.0.2]" in fs["Diagnostic-Code"]
+    # The bounce came no earlier than the lifetime.
+    assert elapsed >= 4.0
+    assert re.search(r"to=<x@down\.test>, .*dsn=4\.4\.7, status=expired", d.logtext())
+    wait_for(lambda: d.queued() == [], what="queue empty")
+    assert len(srv.transactions) == 2
