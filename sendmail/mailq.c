@@ -40,6 +40,21 @@ int sendmail_mailq(const struct config *cfg, FILE *out)
 	return EX_OK;
 }
 
+int sendmail_flush(const struct config *cfg)
+{
+	const char *dir = config_str(cfg, "deliverd", "queue_dir");
+	struct queue *q = NULL;
+	char *err = NULL;
+	if (queue_open_existing(dir, &q, &err) < 0 || queue_request_flush(q, &err) < 0) {
+		fprintf(stderr, "sendmail: cannot flush the queue: %s\n", err);
+		free(err);
+		queue_close(&q);
+		return EX_UNAVAILABLE;
+	}
+	queue_close(&q);
+	return EX_OK;
+}
+
 int sendmail_newaliases(const struct config *cfg, FILE *out)
 {
 	static const struct {

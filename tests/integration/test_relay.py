@@ -24,6 +24,7 @@ import smtplib
 BUILD = Path(os.environ.get("TERN_BUILD_DIR", "build"))
 DELIVERD = BUILD / "deliverd" / "tern-deliverd"
 TERNCTL = BUILD / "ternctl" / "ternctl"
+SENDMAIL = BUILD / "sendmail" / "sendmail"
 
 
 def wait_for(pred, timeout=20.0, what="condition"):
@@ -551,10 +552,18 @@ def test_deferred_then_delivered_after_flush(env, tmp_path):
     state = (d.queue / "state" / d.queued()[0]).read_text()
     assert " P 1 " in state  # pending, one try
     # The server comes up on that port; nothing happens for an hour unless flushed.
+    # mailq (sendmail -bp) shows it with the reason.
+    mq = subprocess.run([str(SENDMAIL), "-C", str(d.conf), "-bp"], capture_output=True,
+                        text=True, timeout=30, check=False)
+    assert mq.returncode == 0 and "bob@bob.test" in mq.stdout, mq
+    assert "1 Request." in mq.stdout and "refused" in mq.stdout.lower(), mq.stdout
     srv = serve(port=port)
     time.sleep(1.5)
     assert srv.transactions == []
-    d.flush()
+    # sendmail -q asks for a queue run (root may; the queue belongs to deliverd's user).
+    q = subprocess.run([str(SENDMAIL), "-C", str(d.conf), "-q"], capture_output=True,
+                       text=True, timeout=30, check=False)
+    assert q.returncode == 0, q
     wait_for(lambda: srv.transactions, what="delivery after flush")
     wait_for(lambda: d.queued() == [], what="queue empty")
     assert len(srv.transactions) == 1
