@@ -36,6 +36,9 @@ bool log_debug_enabled(void)
 	return log_debug_on;
 }
 
+/* Set by log_info_as() for one line. */
+static const char *log_ident_now = log_ident;
+
 static void log_emit(int priority, const char *prefix, const char *fmt, va_list ap)
 {
 	struct buf line;
@@ -64,7 +67,7 @@ static void log_emit(int priority, const char *prefix, const char *fmt, va_list 
 		struct buf out;
 		buf_init(&out, 0);
 		(void)buf_printf(&out, "%s.%06ld+00:00 %s %s[%ld]: %s\n", stamp, (long)tv.tv_usec,
-				 host, log_ident, (long)getpid(), buf_cstr(&line));
+				 host, log_ident_now, (long)getpid(), buf_cstr(&line));
 		ssize_t ignored = write(STDERR_FILENO, out.data, out.len);
 		(void)ignored;
 		buf_free(&out);
@@ -88,6 +91,23 @@ void log_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_INFO, NULL, fmt, ap);
 	va_end(ap);
+}
+
+void log_info_as(const char *service, const char *fmt, ...)
+{
+	char ident[64];
+	va_list ap;
+
+	snprintf(ident, sizeof(ident), "tern/%s", service);
+	log_ident_now = ident;
+	if (log_target_now == LOG_TARGET_SYSLOG)
+		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
+	va_start(ap, fmt);
+	log_emit(LOG_INFO, NULL, fmt, ap);
+	va_end(ap);
+	log_ident_now = log_ident;
+	if (log_target_now == LOG_TARGET_SYSLOG)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 }
 
 void log_warn(const char *fmt, ...)

@@ -31,6 +31,10 @@ bool log_debug_enabled(void);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An info line under another program name, "tern/<service>": smtpd logs the hand-off
+ * to deliverd as tern/qmgr (from=, size=) and tern/lmtp (to=, status=) lines, the
+ * programs Postfix logs them from, so pflogsumm counts them. Not thread-safe. */
+void log_info_as(const char *service, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void log_panic(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

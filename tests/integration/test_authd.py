@@ -3,6 +3,7 @@ userdb lookups, the passwd-file reloaded on change without a restart, fail2ban-s
 lines, a connection that sends garbage not affecting others, and a clean SIGTERM."""
 import os
 import signal
+import socket
 import time
 
 import pytest
@@ -161,3 +162,23 @@ def test_ternctl_against_authd(authd):
     r = ternctl(authd, "auth", "test", "bob", "s3cret pass")
     assert r.returncode == 75  # EX_TEMPFAIL
     assert ternctl(authd, "user", "lookup", "bob").returncode == 69  # EX_UNAVAILABLE
+
+
+def test_half_closed_client(authd):
+    """A client that sends a request and shuts down its sending side: authd neither
+    hangs nor crashes, and keeps serving others."""
+    c = LineClient(authd.auth)
+    handshake(c)
+    c.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0bob\0s3cret pass"))
+    c.sock.shutdown(socket.SHUT_WR)
+    try:
+        while True:  # whatever comes, the connection must end (bounded by the timeout)
+            c.line()
+    except EOFError:
+        pass
+    c.close()
+    other = LineClient(authd.auth)
+    handshake(other)
+    other.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=%s\n" % b64(b"\0alice\0alicepw"))
+    assert other.line() == "OK\t1\tuser=alice@example.test"
+    assert authd.proc.poll() is None
