@@ -373,3 +373,47 @@ void imap_search_free(struct search_program *prog)
 	free(prog->charset);
 	memset(prog, 0, sizeof(*prog));
 }
+
+/* Converts s from charset cd to UTF-8 in place; -1 when it is not valid in charset. */
+static int convert_string(iconv_t cd, char **s)
+{
+	if (*s == NULL)
+		return 0;
+	size_t inlen = strlen(*s), outcap = inlen * 4 + 4, outleft = outcap;
+	char *out = xmalloc(outcap), *in = *s, *op = out;
+	(void)iconv(cd, NULL, NULL, NULL, NULL);
+	if (iconv(cd, &in, &inlen, &op, &outleft) == (size_t)-1) {
+		free(out);
+		return -1;
+	}
+	*op = '\0';
+	free(*s);
+	*s = out;
+	return 0;
+}
+
+static int convert_key(iconv_t cd, struct search_key *k)
+{
+	if (k->type == SK_HEADER && convert_string(cd, &k->str2) < 0)
+		return -1;
+	if ((k->type == SK_BODY || k->type == SK_TEXT) && convert_string(cd, &k->str) < 0)
+		return -1;
+	for (size_t i = 0; i < k->count; i++) {
+		if (convert_key(cd, &k->children[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int imap_search_to_utf8(struct search_program *prog)
+{
+	if (prog->charset == NULL || strcasecmp(prog->charset, "UTF-8") == 0 ||
+	    strcasecmp(prog->charset, "US-ASCII") == 0)
+		return 0;
+	iconv_t cd = iconv_open("UTF-8", prog->charset);
+	if (cd == (iconv_t)-1)
+		return -1;
+	int ret = convert_key(cd, &prog->root);
+	iconv_close(cd);
+	return ret;
+}

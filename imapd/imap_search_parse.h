@@ -83,6 +83,9 @@ struct search_program {
 int imap_search_parse(const struct imap_arg *args, size_t count, struct search_program *prog_r,
                       const char **error_r);
 void imap_search_free(struct search_program *prog);
+/* Converts the program's search strings from its CHARSET to UTF-8 (what the store's
+ * search compares); -1 when a string is not valid in that charset. */
+int imap_search_to_utf8(struct search_program *prog);
 
 /* "1-Feb-1994" -> days since the epoch; -1 on error. */
 int imap_date_parse(const char *s, int32_t *day_r);

@@ -206,7 +206,7 @@ int mutf7_decode(const char *mutf7, size_t len, struct buf *out)
 	int ret = decode_into(mutf7, len, out);
 	/* Canonical only: re-encoding must give back exactly the input. */
 	if (ret == 0 && (mutf7_encode(buf_cstr(out) + old, out->len - old, &check) < 0 ||
-	                 check.len != len || memcmp(check.data, mutf7, len) != 0))
+	                 check.len != len || (len > 0 && memcmp(check.data, mutf7, len) != 0)))
 		ret = -1;
 	buf_free(&check);
 	if (ret < 0)

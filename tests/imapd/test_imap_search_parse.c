@@ -170,7 +170,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_search_cases),
 	    cmocka_unit_test(test_search_depth_cap),
-		cmocka_unit_test(test_search_nul_string),
+	    cmocka_unit_test(test_search_nul_string),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,321 @@
+/*
+ * FETCH and UID FETCH (RFC 3501 6.4.5). A fetch is a job that writes one message's
+ * response at a time; body sections are streamed from the file in chunks and the job
+ * waits for the output to drain whenever the connection reports back-pressure, so a
+ * FETCH of many large messages never holds them in memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "imap_commands.h"
+#include "imap_fetch_items.h"
+#include "imap_mailbox.h"
+#include "imap_section.h"
+#include "mime/mime_parser.h"
+#include "net/conn.h"
+#include "store/mailbox.h"
+#include "store/maildir_name.h"
+
+#define FETCH_CHUNK 65536
+
+struct fetch_job {
+	struct imap_session *s;
+	struct imap_fetch_items items;
+	bool uid_cmd;
+	bool async;
+	size_t *seqs;
+	size_t n_seqs;
+	size_t next;       /* index into seqs of the next message to start */
+	size_t seq;        /* the message being written (0 = none) */
+	size_t body_index; /* next body item of that message */
+	int fd;
+	struct mime_part *mime;
+	struct imap_section *section;
+	char *chunk;
+	bool expunged_seen; /* a message vanished under us */
+};
+
+static void job_free(struct fetch_job *job)
+{
+	imap_section_free(&job->section);
+	mime_part_free(&job->mime);
+	if (job->fd >= 0)
+		close(job->fd);
+	imap_fetch_items_free(&job->items);
+	free(job->seqs);
+	free(job->chunk);
+	free(job);
+}
+
+/* Adds RFC822, RFC822.HEADER and RFC822.TEXT as body sections with their own names. */
+static void plan_rfc822_items(struct imap_fetch_items *items)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+		bool peek;
+		enum imap_section_text text;
+	} map[] = {
+	    {FETCH_RFC822, "RFC822", false, SECTION_ALL},
+	    {FETCH_RFC822_HEADER, "RFC822.HEADER", true, SECTION_HEADER},
+	    {FETCH_RFC822_TEXT, "RFC822.TEXT", false, SECTION_TEXT},
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (!(items->flags & map[i].flag))
+			continue;
+		items->bodies =
+		    xreallocarray(items->bodies, items->n_bodies + 1, sizeof(*items->bodies));
+		struct imap_fetch_body *b = &items->bodies[items->n_bodies++];
+		memset(b, 0, sizeof(*b));
+		b->kind = BODY_KIND_BODY;
+		b->peek = map[i].peek;
+		b->text = map[i].text;
+		b->response_name = xstrdup(map[i].name);
+	}
+}
+
+/* Parses the message file into a MIME tree (once per message, when a section needs it). */
+static int job_open_message(struct fetch_job *job)
+{
+	char *path = store_mailbox_msg_path(job->s->sel->box, job->seq);
+	job->fd = path != NULL ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	free(path);
+	if (job->fd < 0)
+		return -1;
+	struct mime_parser *p = mime_parser_new(NULL);
+	ssize_t n;
+	off_t off = 0;
+	while ((n = pread(job->fd, job->chunk, FETCH_CHUNK, off)) > 0) {
+		mime_parser_feed(p, job->chunk, (size_t)n);
+		off += n;
+	}
+	job->mime = mime_parser_finish(&p);
+	return n < 0 ? -1 : 0;
+}
+
+/* The start of a message's response: everything but the body sections. */
+static void job_start_message(struct fetch_job *job)
+{
+	struct imap_session *s = job->s;
+	struct store_mailbox *box = s->sel->box;
+	const struct store_msg *msg = store_mailbox_msg(box, job->seq);
+	unsigned f = job->items.flags;
+	bool flags_changed = false;
+
+	if (imap_fetch_items_set_seen(&job->items) && !s->sel->readonly &&
+	    !(msg->flags & STORE_FLAG_SEEN) && !msg->expunged) {
+		if (store_mailbox_set_flags(box, msg->uid, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0,
+		                            0) == STORE_OK)
+			flags_changed = true;
+		msg = store_mailbox_msg(box, job->seq);
+	}
+	struct buf out;
+	buf_init(&out, 0);
+	(void)buf_printf(&out, "* %zu FETCH (", job->seq);
+	size_t start = out.len;
+#define SEP() (void)buf_append_str(&out, out.len > start ? " " : "")
+	if (job->uid_cmd || (f & FETCH_UID)) {
+		SEP();
+		(void)buf_printf(&out, "UID %u", msg->uid);
+	}
+	if ((f & FETCH_FLAGS) || flags_changed) {
+		SEP();
+		(void)buf_append_str(&out, "FLAGS ");
+		imap_mailbox_flags_append(box, msg, &out);
+	}
+	if (f & FETCH_INTERNALDATE) {
+		SEP();
+		(void)buf_append_str(&out, "INTERNALDATE ");
+		imap_date_time_append(&out, msg->idate);
+	}
+	if (f & FETCH_RFC822_SIZE) {
+		SEP();
+		(void)buf_printf(&out, "RFC822.SIZE %llu", (unsigned long long)msg->vsize);
+	}
+	if (f & FETCH_MODSEQ) {
+		SEP();
+		(void)buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)msg->modseq);
+	}
+	if (f & (FETCH_ENVELOPE | FETCH_BODY | FETCH_BODYSTRUCTURE)) {
+		struct store_cache cache;
+		if (store_mailbox_cache(box, job->seq, &cache) == STORE_OK) {
+			if (f & FETCH_ENVELOPE) {
+				SEP();
+				(void)buf_printf(&out, "ENVELOPE %s", cache.envelope);
+			}
+			if (f & FETCH_BODY) {
+				SEP();
+				(void)buf_printf(&out, "BODY %s", cache.body);
+			}
+			if (f & FETCH_BODYSTRUCTURE) {
+				SEP();
+				(void)buf_printf(&out, "BODYSTRUCTURE %s", cache.bodystructure);
+			}
+			store_cache_free(&cache);
+		} else {
+			job->expunged_seen = true;
+		}
+	}
+#undef SEP
+	(void)conn_write(s->conn, out.data, out.len);
+	buf_free(&out);
+	job->body_index = 0;
+}
+
+/* Writes the next body section's name and size; opens it for streaming. */
+static void job_start_section(struct fetch_job *job)
+{
+	const struct imap_fetch_body *b = &job->items.bodies[job->body_index];
+	struct buf out;
+	buf_init(&out, 0);
+	bool sep = job->uid_cmd || job->items.flags != 0 || job->body_index > 0;
+	(void)buf_printf(&out, "%s%s ", sep ? " " : "", b->response_name);
+	if (job->mime == NULL && job->fd < 0 && job_open_message(job) < 0)
+		job->expunged_seen = true;
+	job->section = NULL;
+	if (job->mime != NULL && imap_section_open(job->fd, job->mime, b, &job->section) < 0)
+		job->section = NULL;
+	if (job->section == NULL)
+		(void)buf_append_str(&out, "NIL");
+	else
+		(void)buf_printf(&out, "{%llu}\r\n",
+		                 (unsigned long long)imap_section_size(job->section));
+	(void)conn_write(job->s->conn, out.data, out.len);
+	buf_free(&out);
+}
+
+static void job_end_message(struct fetch_job *job)
+{
+	(void)conn_write(job->s->conn, ")\r\n", 3);
+	mime_part_free(&job->mime);
+	if (job->fd >= 0)
+		close(job->fd);
+	job->fd = -1;
+	job->seq = 0;
+}
+
+static void job_finish(struct fetch_job *job)
+{
+	struct imap_session *s = job->s;
+	bool async = job->async;
+	s->drain_cb = NULL;
+	s->drain_ctx = NULL;
+	if (job->expunged_seen)
+		imap_session_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged.");
+	else
+		imap_session_tagged(s, "OK", "Fetch completed.");
+	job_free(job);
+	if (async)
+		imap_session_command_done(s);
+}
+
+/* Writes as much as the output allows. Returns true when the job is finished. */
+static bool job_pump(struct fetch_job *job)
+{
+	struct imap_session *s = job->s;
+	for (;;) {
+		if (conn_is_closing(s->conn))
+			return true;
+		if (job->section != NULL) {
+			ssize_t n = imap_section_read(job->section, job->chunk, FETCH_CHUNK);
+			if (n > 0) {
+				if (conn_write(s->conn, job->chunk, (size_t)n) != 0)
+					return false; /* wait for on_drain (or the close) */
+				continue;
+			}
+			/* A read error mid-literal cannot be repaired: the client would misparse
+			 * everything after it. */
+			if (n < 0) {
+				log_warn("imap(%s): read error while fetching: closing", s->user);
+				conn_abort(s->conn);
+				return true;
+			}
+			imap_section_free(&job->section);
+			job->body_index++;
+			continue;
+		}
+		if (job->seq != 0) {
+			if (job->body_index < job->items.n_bodies) {
+				job_start_section(job);
+				if (job->section == NULL)
+					job->body_index++;
+				continue;
+			}
+			job_end_message(job);
+			if (conn_output_pending(s->conn) > FETCH_CHUNK * 4)
+				return false;
+			continue;
+		}
+		if (job->next == job->n_seqs)
+			return true;
+		job->seq = job->seqs[job->next++];
+		job_start_message(job);
+	}
+}
+
+/* ctx is NULL when the session is closing: the job only frees itself. */
+static void job_on_drain(struct imap_session *s, void *ctx)
+{
+	struct fetch_job *job = s->drain_ctx;
+	if (ctx == NULL) {
+		s->drain_cb = NULL;
+		s->drain_ctx = NULL;
+		job_free(job);
+		return;
+	}
+	if (job_pump(job))
+		job_finish(job);
+}
+
+enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,
+                                    const struct imap_arg *args, size_t count, bool uid)
+{
+	(void)cmd;
+	const char *error;
+	if (count != 2 || args[0].type != IMAP_ARG_ATOM) {
+		imap_session_tagged(s, "BAD", "Invalid FETCH arguments.");
+		return IMAP_CMD_DONE;
+	}
+	struct fetch_job *job = xcalloc(1, sizeof(*job));
+	job->s = s;
+	job->fd = -1;
+	job->uid_cmd = uid;
+	if (imap_fetch_items_parse(&args[1], &job->items, &error) < 0) {
+		imap_session_tagged(s, "BAD", "%s.", error);
+		free(job);
+		return IMAP_CMD_DONE;
+	}
+	for (size_t i = 0; i < job->items.n_bodies; i++) {
+		if (job->items.bodies[i].kind != BODY_KIND_BODY) {
+			imap_session_tagged(s, "BAD", "BINARY is not supported.");
+			job_free(job);
+			return IMAP_CMD_DONE;
+		}
+	}
+	plan_rfc822_items(&job->items);
+	if (imap_mailbox_resolve(s, args[0].str, uid, &job->seqs, &job->n_seqs, &error) < 0) {
+		imap_session_tagged(s, "BAD", "%s.", error);
+		job_free(job);
+		return IMAP_CMD_DONE;
+	}
+	job->chunk = xmalloc(FETCH_CHUNK);
+	if (job_pump(job)) {
+		job_finish(job);
+		return IMAP_CMD_DONE;
+	}
+	job->async = true;
+	s->drain_cb = job_on_drain;
+	s->drain_ctx = job;
+	return IMAP_CMD_ASYNC;
+}
+
+enum imap_cmd_result cmd_fetch(struct imap_session *s, const struct imap_command *cmd)
+{
+	return imap_fetch_run(s, cmd, cmd->args, cmd->count, false);
+}

@@ -1,0 +1,145 @@
+/* Encoding of index headers and records, and the CRC-32C that guards them. */
+#include "store/index_format.h"
+
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+
+#define INDEX_VERSION 1
+
+uint32_t crc32c(uint32_t crc, const void *data, size_t len)
+{
+	static uint32_t table[256];
+	static bool ready;
+	if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			table[i] = c;
+		}
+		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+	}
+	const unsigned char *p = data;
+	crc = ~crc;
+	while (len-- > 0)
+		crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+void index_put_u32(struct buf *b, uint32_t v)
+{
+	unsigned char s[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+	                      (unsigned char)(v >> 24)};
+	buf_append(b, s, 4);
+}
+
+void index_put_u64(struct buf *b, uint64_t v)
+{
+	index_put_u32(b, (uint32_t)v);
+	index_put_u32(b, (uint32_t)(v >> 32));
+}
+
+uint32_t index_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t index_get_u64(const unsigned char *p)
+{
+	return (uint64_t)index_get_u32(p) | (uint64_t)index_get_u32(p + 4) << 32;
+}
+
+void index_header_encode(struct buf *b, const struct index_header *h)
+{
+	size_t start = b->len;
+	buf_append(b, INDEX_MAGIC, 8);
+	index_put_u32(b, INDEX_VERSION);
+	index_put_u32(b, h->uidvalidity);
+	index_put_u32(b, h->uidnext);
+	index_put_u32(b, h->count);
+	index_put_u64(b, h->highestmodseq);
+	index_put_u64(b, h->gen);
+	index_put_u64(b, (uint64_t)h->cur_mtime_ns);
+	index_put_u64(b, (uint64_t)h->new_mtime_ns);
+	/* 56 bytes so far; 4 reserved, then the checksum of the first 60. */
+	index_put_u32(b, 0);
+	index_put_u32(b, crc32c(0, b->data + start, 60));
+}
+
+bool index_header_decode(const unsigned char *p, size_t len, struct index_header *h)
+{
+	if (len < INDEX_HEADER_SIZE || memcmp(p, INDEX_MAGIC, 8) != 0 ||
+	    index_get_u32(p + 8) != INDEX_VERSION || index_get_u32(p + 60) != crc32c(0, p, 60))
+		return false;
+	h->uidvalidity = index_get_u32(p + 12);
+	h->uidnext = index_get_u32(p + 16);
+	h->count = index_get_u32(p + 20);
+	h->highestmodseq = index_get_u64(p + 24);
+	h->gen = index_get_u64(p + 32);
+	h->cur_mtime_ns = (int64_t)index_get_u64(p + 40);
+	h->new_mtime_ns = (int64_t)index_get_u64(p + 48);
+	return h->uidvalidity != 0;
+}
+
+void index_frame(struct buf *b, const struct buf *payload)
+{
+	index_put_u32(b, (uint32_t)payload->len);
+	index_put_u32(b, crc32c(0, payload->data, payload->len));
+	buf_append(b, payload->data, payload->len);
+}
+
+bool index_unframe(const unsigned char *p, size_t avail, const unsigned char **payload_r,
+                   size_t *len_r, size_t *frame_len_r)
+{
+	if (avail < 8)
+		return false;
+	uint32_t len = index_get_u32(p);
+	if (len == 0 || len > INDEX_RECORD_MAX || len > avail - 8 ||
+	    crc32c(0, p + 8, len) != index_get_u32(p + 4))
+		return false;
+	*payload_r = p + 8;
+	*len_r = len;
+	*frame_len_r = 8 + (size_t)len;
+	return true;
+}
+
+void index_rec_encode(struct buf *b, const struct index_rec *r)
+{
+	size_t name_len = strlen(r->name);
+	buf_append_char(b, INDEX_REC_ADD);
+	index_put_u32(b, r->uid);
+	index_put_u32(b, r->flags);
+	index_put_u32(b, r->keywords);
+	index_put_u64(b, r->modseq);
+	index_put_u64(b, r->vsize);
+	index_put_u64(b, r->psize);
+	index_put_u64(b, (uint64_t)r->idate);
+	index_put_u64(b, r->cache_off);
+	index_put_u32(b, r->cache_len);
+	index_put_u32(b, (uint32_t)name_len);
+	buf_append(b, r->name, name_len);
+}
+
+bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
+{
+	/* type 1 + 4*3 + 8*5 + 4 + 4 = 61 bytes before the name */
+	if (len < 61 || p[0] != INDEX_REC_ADD)
+		return false;
+	uint32_t name_len = index_get_u32(p + 57);
+	if (name_len == 0 || name_len != len - 61 || memchr(p + 61, '\0', name_len) != NULL ||
+	    memchr(p + 61, '/', name_len) != NULL)
+		return false;
+	r->uid = index_get_u32(p + 1);
+	r->flags = index_get_u32(p + 5);
+	r->keywords = index_get_u32(p + 9);
+	r->modseq = index_get_u64(p + 13);
+	r->vsize = index_get_u64(p + 21);
+	r->psize = index_get_u64(p + 29);
+	r->idate = (int64_t)index_get_u64(p + 37);
+	r->cache_off = index_get_u64(p + 45);
+	r->cache_len = index_get_u32(p + 53);
+	r->name = xstrndup((const char *)p + 61, name_len);
+	return r->uid != 0;
+}

@@ -1,0 +1,143 @@
+/*
+ * One open folder (what imapd SELECTs and pop3d locks): its messages with UIDs, flags,
+ * keywords, MODSEQs, sizes, internal dates and cached IMAP data, kept in a per-folder
+ * index that several processes share (see index_format.h and docs/store.md).
+ *
+ * The view: messages are numbered 1..store_mailbox_count() in UID order (IMAP sequence
+ * numbers). The view changes only in store_mailbox_sync(): messages expunged by anyone
+ * stay in the view (reads still work, changes fail with STORE_ENOENT) until a sync
+ * reports them, and new messages join the view at a sync. So imapd can report EXPUNGE
+ * and EXISTS only where IMAP allows it.
+ *
+ * Every function that changes the folder takes the folder lock (fcntl, tern-index.lock),
+ * catches up with the changes others made, makes its change and releases the lock, so
+ * concurrent writers never lose each other's updates. A store_mailbox is used by one
+ * thread at a time.
+ */
+#ifndef TERN_STORE_MAILBOX_H
+#define TERN_STORE_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "mime/mime_parser.h"
+#include "store/maildir_name.h" /* enum store_flag */
+#include "store/store_error.h"
+
+struct store_mailbox;
+
+struct store_msg {
+	uint32_t uid;
+	uint32_t flags;    /* enum store_flag */
+	uint32_t keywords; /* bit i: keyword i of store_mailbox_keyword_name() */
+	uint64_t modseq;
+	uint64_t vsize; /* RFC822.SIZE */
+	uint64_t psize; /* bytes in the file */
+	time_t idate;   /* INTERNALDATE */
+	bool expunged;  /* gone, to be reported by the next sync */
+};
+
+/* What a sync reports, valid until the next call on the mailbox. */
+struct store_sync_result {
+	/* Sequence numbers to send as "* n EXPUNGE", in the order to send them. */
+	const uint32_t *expunged_seqs;
+	size_t expunged_count;
+	/* UIDs (still in the view) whose flags changed since the previous sync. */
+	const uint32_t *changed_uids;
+	size_t changed_count;
+	size_t exists; /* the new count, for "* n EXISTS" */
+	bool uidvalidity_changed;
+};
+
+/* Cached IMAP data of one message; strings owned by the struct. */
+struct store_cache {
+	char *envelope;
+	char *body;
+	char *bodystructure;
+	char *fields[MIME_FIELD_COUNT]; /* unfolded raw header values, NULL if absent */
+};
+
+/*
+ * Opens the folder at path (a Maildir: INBOX root or root/.Name), creating cur/ new/ tmp/
+ * and the index when missing, importing dovecot-uidlist on first open, and syncs it.
+ */
+enum store_error store_mailbox_open(const char *path, struct store_mailbox **box_r,
+                                    const char **error_r);
+void store_mailbox_close(struct store_mailbox **box);
+
+/* Picks up new files (moving them from new/ to cur/), renames and removals by other
+ * programs, and changes by other processes; then updates the view. */
+enum store_error store_mailbox_sync(struct store_mailbox *box, struct store_sync_result *res);
+
+uint32_t store_mailbox_uidvalidity(const struct store_mailbox *box);
+uint32_t store_mailbox_uidnext(const struct store_mailbox *box);
+uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);
+size_t store_mailbox_count(const struct store_mailbox *box);
+/* Message seq (1-based, <= count). The pointer is valid until the next call that syncs. */
+const struct store_msg *store_mailbox_msg(const struct store_mailbox *box, size_t seq);
+/* Sequence number of uid in the view, or 0. */
+size_t store_mailbox_seq(const struct store_mailbox *box, uint32_t uid);
+/* Full path of the message file (caller frees), or NULL when expunged. */
+char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq);
+/* Reads (or, when missing or damaged, rebuilds) the cached data. Free with
+ * store_cache_free. */
+enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
+                                     struct store_cache *cache);
+void store_cache_free(struct store_cache *cache);
+
+/* Keyword names of this folder (dovecot-keywords). NULL for an unused index. */
+const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx);
+/* Index of a keyword, added when create is set; -1 when unknown / no room. */
+int store_mailbox_keyword(struct store_mailbox *box, const char *name, bool create);
+
+enum store_flags_mode {
+	STORE_FLAGS_REPLACE,
+	STORE_FLAGS_ADD,
+	STORE_FLAGS_REMOVE,
+};
+
+/*
+ * Changes the flags and keywords of the message with uid. With unchangedsince != 0
+ * (RFC 7162 CONDSTORE) nothing changes when the message's modseq is greater, and
+ * STORE_EEXIST is returned. On success the message has a new modseq (unless nothing
+ * changed) and its file name carries the new flags.
+ */
+enum store_error store_mailbox_set_flags(struct store_mailbox *box, uint32_t uid,
+                                         enum store_flags_mode mode, uint32_t flags,
+                                         uint32_t keywords, uint64_t unchangedsince);
+/*
+ * As store_mailbox_set_flags for many UIDs under one lock (STORE 1:*). UIDs that are gone
+ * are skipped; those failing UNCHANGEDSINCE go to modified (room for count, may be NULL)
+ * for the MODIFIED response code.
+ */
+enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const uint32_t *uids,
+                                              size_t count, enum store_flags_mode mode,
+                                              uint32_t flags, uint32_t keywords,
+                                              uint64_t unchangedsince, uint32_t *modified,
+                                              size_t *modified_count_r);
+/* Removes the messages with these UIDs (the caller checked \Deleted). They stay in the
+ * view, marked expunged, until the next sync reports them. */
+enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
+                                       size_t count);
+
+struct store_append;
+/* Appends a message (IMAP APPEND): begin, write the bytes, commit. idate 0 means now. */
+enum store_error store_mailbox_append_begin(struct store_mailbox *box, uint32_t flags,
+                                            uint32_t keywords, time_t idate,
+                                            struct store_append **app_r);
+enum store_error store_mailbox_append_write(struct store_append *app, const void *data, size_t len);
+/* Makes the message durable and gives it the next UID (*uid_r). Frees app. */
+enum store_error store_mailbox_append_commit(struct store_append **app, uint32_t *uid_r);
+void store_mailbox_append_abort(struct store_append **app);
+
+/* Copies message uid of src into dst (a hard link when possible) keeping its flags,
+ * keywords (by name) and internal date; *new_uid_r is its UID in dst. */
+enum store_error store_mailbox_copy(struct store_mailbox *src, uint32_t uid,
+                                    struct store_mailbox *dst, uint32_t *new_uid_r);
+/* copy, then expunge from src. */
+enum store_error store_mailbox_move(struct store_mailbox *src, uint32_t uid,
+                                    struct store_mailbox *dst, uint32_t *new_uid_r);
+
+#endif

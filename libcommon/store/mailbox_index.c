@@ -1,0 +1,491 @@
+/*
+ * Reading and writing a folder's index: the snapshot, the change log and the folder lock.
+ * Readers replay the log on top of the snapshot; writers append to the log under the lock
+ * and now and then fold it into a new snapshot (write new + rename). A torn log tail (a
+ * crash during an append) is cut off by the next writer; any other damage means the index
+ * is rebuilt from the files with a new UIDVALIDITY, because UIDs it handed out are lost.
+ */
+#include "store/mailbox_private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "store/atomic_file.h"
+#include "store/lockfile.h"
+#include "store/maildir_fs.h"
+
+/* The snapshot is at most this big (about 2 million messages). */
+#define INDEX_FILE_MAX (512u * 1024 * 1024)
+
+void index_state_free(struct index_state *st)
+{
+	for (size_t i = 0; i < st->count; i++)
+		free(st->msgs[i].name);
+	free(st->msgs);
+	memset(st, 0, sizeof(*st));
+}
+
+struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid)
+{
+	size_t lo = 0, hi = st->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (st->msgs[mid].m.uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < st->count && st->msgs[lo].m.uid == uid ? &st->msgs[lo] : NULL;
+}
+
+void mbox_note_changed(struct store_mailbox *box, uint32_t uid)
+{
+	if (box->changed_count == box->changed_cap) {
+		box->changed_cap = box->changed_cap * 2 + 16;
+		box->changed = xreallocarray(box->changed, box->changed_cap, sizeof(uint32_t));
+	}
+	box->changed[box->changed_count++] = uid;
+}
+
+static void state_add(struct index_state *st, struct index_rec *r)
+{
+	if (st->count > 0 && r->uid <= st->msgs[st->count - 1].m.uid) {
+		free(r->name); /* UIDs only grow: a replayed or bogus ADD */
+		return;
+	}
+	if (st->count == st->cap) {
+		st->cap = st->cap * 2 + 64;
+		st->msgs = xreallocarray(st->msgs, st->cap, sizeof(*st->msgs));
+	}
+	struct mbox_msg *m = &st->msgs[st->count++];
+	memset(m, 0, sizeof(*m));
+	m->m.uid = r->uid;
+	m->m.flags = r->flags;
+	m->m.keywords = r->keywords;
+	m->m.modseq = r->modseq;
+	m->m.vsize = r->vsize;
+	m->m.psize = r->psize;
+	m->m.idate = (time_t)r->idate;
+	m->cache_off = r->cache_off;
+	m->cache_len = r->cache_len;
+	m->name = r->name;
+	if (r->uid >= st->hdr.uidnext)
+		st->hdr.uidnext = r->uid + 1;
+	if (r->modseq > st->hdr.highestmodseq)
+		st->hdr.highestmodseq = r->modseq;
+}
+
+/* Applies one log payload; box (may be NULL) collects flag changes in its view. */
+static bool state_apply(struct store_mailbox *box, struct index_state *st, const unsigned char *p,
+                        size_t len)
+{
+	struct index_rec r;
+	struct mbox_msg *m;
+	switch (p[0]) {
+	case INDEX_REC_ADD:
+		if (!index_rec_decode(p, len, &r))
+			return false;
+		state_add(st, &r);
+		return true;
+	case INDEX_REC_FLAGS:
+		if (len < 25 || index_get_u32(p + 21) != len - 25 || len == 25)
+			return false;
+		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL && !m->m.expunged) {
+			m->m.flags = index_get_u32(p + 5);
+			m->m.keywords = index_get_u32(p + 9);
+			m->m.modseq = index_get_u64(p + 13);
+			free(m->name);
+			m->name = xstrndup((const char *)p + 25, len - 25);
+			m->in_new = false;
+			if (box != NULL && (size_t)(m - st->msgs) < box->visible)
+				mbox_note_changed(box, m->m.uid);
+		}
+		if (index_get_u64(p + 13) > st->hdr.highestmodseq)
+			st->hdr.highestmodseq = index_get_u64(p + 13);
+		return true;
+	case INDEX_REC_EXPUNGE:
+		if (len != 13)
+			return false;
+		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL)
+			m->m.expunged = true;
+		if (index_get_u64(p + 5) > st->hdr.highestmodseq)
+			st->hdr.highestmodseq = index_get_u64(p + 5);
+		return true;
+	case INDEX_REC_CACHE:
+		if (len != 17)
+			return false;
+		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL) {
+			m->cache_off = index_get_u64(p + 5);
+			m->cache_len = index_get_u32(p + 13);
+		}
+		return true;
+	case INDEX_REC_DATES:
+		if (len != 17)
+			return false;
+		st->hdr.cur_mtime_ns = (int64_t)index_get_u64(p + 1);
+		st->hdr.new_mtime_ns = (int64_t)index_get_u64(p + 9);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Replays log records from st->log_offset. Returns 0, or -1 when the log is damaged
+ * before its end (a torn last record is not damage: it is simply not there yet).
+ */
+static int state_replay_log(struct store_mailbox *box, struct index_state *st, int log_fd)
+{
+	struct stat sb;
+	if (fstat(log_fd, &sb) < 0)
+		return -1;
+	if ((uint64_t)sb.st_size <= st->log_offset)
+		return 0;
+	size_t len = (size_t)((uint64_t)sb.st_size - st->log_offset);
+	unsigned char *data = xmalloc(len);
+	ssize_t n = pread(log_fd, data, len, (off_t)st->log_offset);
+	int ret = 0;
+	size_t pos = 0;
+	while (n > 0 && pos < (size_t)n) {
+		const unsigned char *payload;
+		size_t plen, flen;
+		if (!index_unframe(data + pos, (size_t)n - pos, &payload, &plen, &flen)) {
+			/* A frame claiming to run past the end is a torn append. */
+			uint32_t claimed = (size_t)n - pos >= 4 ? index_get_u32(data + pos) : 0;
+			if ((size_t)n - pos < 8 || (uint64_t)pos + 8 + claimed > (uint64_t)n)
+				break;
+			ret = -1;
+			break;
+		}
+		if (!state_apply(box, st, payload, plen)) {
+			ret = -1;
+			break;
+		}
+		pos += flen;
+	}
+	st->log_offset += pos;
+	free(data);
+	return n < 0 ? -1 : ret;
+}
+
+static bool log_header_ok(int fd, uint64_t gen)
+{
+	unsigned char h[INDEX_LOG_HEADER_SIZE];
+	if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return false;
+	return memcmp(h, INDEX_LOG_MAGIC, 8) == 0 && index_get_u64(h + 8) == gen &&
+	       index_get_u32(h + 16) == crc32c(0, h, 16);
+}
+
+/* Decodes the snapshot; damaged records are skipped (their files get new UIDs). */
+static int state_decode_snapshot(struct index_state *st, const struct buf *b)
+{
+	const unsigned char *p = (const unsigned char *)b->data;
+	if (!index_header_decode(p, b->len, &st->hdr))
+		return -1;
+	size_t pos = INDEX_HEADER_SIZE;
+	uint32_t uidnext = st->hdr.uidnext;
+	for (uint32_t i = 0; i < st->hdr.count && pos < b->len; i++) {
+		const unsigned char *payload;
+		size_t plen, flen;
+		if (!index_unframe(p + pos, b->len - pos, &payload, &plen, &flen)) {
+			uint32_t claimed = b->len - pos >= 4 ? index_get_u32(p + pos) : 0;
+			if (claimed == 0 || claimed > INDEX_RECORD_MAX)
+				break; /* no way to find the next record */
+			pos += 8 + claimed;
+			continue;
+		}
+		struct index_rec r;
+		if (index_rec_decode(payload, plen, &r))
+			state_add(st, &r);
+		pos += flen;
+	}
+	st->hdr.uidnext = uidnext > st->hdr.uidnext ? uidnext : st->hdr.uidnext;
+	st->snapshot_size = b->len;
+	return 0;
+}
+
+int index_state_load(struct store_mailbox *box, struct index_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	struct stat sb;
+	if (fstatat(box->dir_fd, INDEX_FILE, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 1 : -1;
+	struct buf b;
+	buf_init(&b, INDEX_FILE_MAX);
+	int ret = atomic_file_read(box->dir_fd, INDEX_FILE, &b) < 0 ? -1 : 0;
+	if (ret == 0 && b.len == 0)
+		ret = 1;
+	if (ret == 0)
+		ret = state_decode_snapshot(st, &b);
+	buf_free(&b);
+	if (ret != 0)
+		return ret;
+	st->idx_ino = sb.st_ino;
+	int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* no log: the snapshot is all there is; a writer recreates it */
+	if (fstat(fd, &sb) == 0 && log_header_ok(fd, st->hdr.gen)) {
+		st->log_ino = sb.st_ino;
+		st->log_offset = INDEX_LOG_HEADER_SIZE;
+		ret = state_replay_log(NULL, st, fd);
+	}
+	close(fd);
+	return ret;
+}
+
+/* A fresh load replaces box->st; the view keeps its messages, marking gone ones. */
+static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
+{
+	struct index_state *old = &box->st;
+	if (fresh->hdr.uidvalidity != old->hdr.uidvalidity) {
+		box->uidvalidity_changed = true;
+		box->visible = 0;
+		index_state_free(old);
+		*old = *fresh;
+		return;
+	}
+	struct index_state merged = *fresh;
+	merged.msgs = NULL;
+	merged.count = merged.cap = 0;
+	for (size_t i = 0; i < box->visible; i++) {
+		struct mbox_msg *o = &old->msgs[i];
+		struct mbox_msg *f = mbox_find(fresh, o->m.uid);
+		if (f == NULL || f->m.expunged) {
+			o->m.expunged = true;
+		} else {
+			if (f->m.flags != o->m.flags || f->m.keywords != o->m.keywords)
+				mbox_note_changed(box, o->m.uid);
+			free(o->name);
+			*o = *f;
+			f->name = NULL;
+		}
+	}
+	/* The view, then everything newer from the fresh state. */
+	merged.cap = box->visible + fresh->count + 1;
+	merged.msgs = xcalloc(merged.cap, sizeof(*merged.msgs));
+	if (box->visible > 0)
+		memcpy(merged.msgs, old->msgs, box->visible * sizeof(*merged.msgs));
+	merged.count = box->visible;
+	uint32_t last = box->visible > 0 ? old->msgs[box->visible - 1].m.uid : 0;
+	for (size_t i = 0; i < fresh->count; i++) {
+		if (fresh->msgs[i].m.uid > last && !fresh->msgs[i].m.expunged) {
+			merged.msgs[merged.count++] = fresh->msgs[i];
+			fresh->msgs[i].name = NULL;
+		}
+	}
+	for (size_t i = box->visible; i < old->count; i++)
+		free(old->msgs[i].name);
+	free(old->msgs);
+	index_state_free(fresh);
+	*old = merged;
+}
+
+/* Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. */
+static int mbox_catch_up(struct store_mailbox *box)
+{
+	struct stat si, sl;
+	bool reload = fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
+	              si.st_ino != box->st.idx_ino ||
+	              fstatat(box->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
+	              sl.st_ino != box->st.log_ino;
+	if (!reload) {
+		int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		int ret = state_replay_log(box, &box->st, fd);
+		close(fd);
+		return ret;
+	}
+	struct index_state fresh;
+	int ret = index_state_load(box, &fresh);
+	if (ret != 0) {
+		index_state_free(&fresh);
+		return ret == 1 ? -2 : -1;
+	}
+	mbox_merge(box, &fresh);
+	return 0;
+}
+
+static enum store_error mbox_open_log(struct store_mailbox *box)
+{
+	if (box->log_fd >= 0)
+		close(box->log_fd);
+	box->log_fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
+	if (box->log_fd < 0 || fstat(box->log_fd, &sb) < 0 || sb.st_ino != box->st.log_ino ||
+	    !log_header_ok(box->log_fd, box->st.hdr.gen))
+		return mbox_write_snapshot(box);
+	/* Cut off a torn tail left by a writer that died. */
+	if ((uint64_t)sb.st_size > box->st.log_offset &&
+	    ftruncate(box->log_fd, (off_t)box->st.log_offset) < 0)
+		return STORE_ETEMP;
+	return STORE_OK;
+}
+
+/*
+ * A UIDVALIDITY never used for this folder before: the clock, but always above the last
+ * one handed out (kept in tern-uidvalidity, which survives a damaged index).
+ */
+static uint32_t uidvalidity_next(struct store_mailbox *box, uint32_t old)
+{
+	struct buf b;
+	buf_init(&b, 64);
+	uint32_t last = old;
+	if (atomic_file_read(box->dir_fd, INDEX_UIDVALIDITY_FILE, &b) == 0 && b.len > 0) {
+		unsigned long v = strtoul(buf_cstr(&b), NULL, 10);
+		if (v > last && v <= UINT32_MAX)
+			last = (uint32_t)v;
+	}
+	uint32_t now = (uint32_t)time(NULL);
+	uint32_t v = now > last ? now : last + 1;
+	buf_reset(&b);
+	buf_printf(&b, "%u\n", v);
+	(void)atomic_file_write(box->dir_fd, INDEX_UIDVALIDITY_FILE, b.data, b.len);
+	buf_free(&b);
+	return v;
+}
+
+/* Damage: rebuild from the files. UIDs handed out may be lost, so UIDVALIDITY changes. */
+static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
+{
+	uint32_t old = box->st.hdr.uidvalidity;
+	struct uidlist ul;
+	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs. */
+	bool import = missing && uidlist_read(box->dir_fd, &ul) == 0;
+	for (size_t i = 0; i < box->st.count; i++)
+		free(box->st.msgs[i].name);
+	box->st.count = 0;
+	box->st.hdr.uidvalidity = uidvalidity_next(box, old);
+	if (import) {
+		box->st.hdr.uidvalidity = ul.uidvalidity;
+		uidlist_free(&ul);
+	}
+	box->import_uidlist = import;
+	box->st.hdr.uidnext = 1;
+	box->st.hdr.highestmodseq = 1;
+	box->st.hdr.cur_mtime_ns = box->st.hdr.new_mtime_ns = 0;
+	box->uidvalidity_changed = old != 0;
+	box->visible = 0;
+	box->force_scan = true;
+	return mbox_write_snapshot(box);
+}
+
+enum store_error mbox_lock(struct store_mailbox *box)
+{
+	box->lock_fd = lockfile_lock(box->dir_fd, INDEX_LOCK_FILE, true);
+	if (box->lock_fd < 0)
+		return STORE_ETEMP;
+	enum store_error e = STORE_OK;
+	int ret = mbox_catch_up(box);
+	if (ret < 0)
+		e = mbox_rebuild(box, ret == -2);
+	else
+		e = mbox_open_log(box);
+	if (e != STORE_OK) {
+		close(box->lock_fd);
+		box->lock_fd = -1;
+	}
+	return e;
+}
+
+void mbox_unlock(struct store_mailbox *box)
+{
+	if (box->st.log_offset > 65536 + box->st.snapshot_size / 4)
+		(void)mbox_write_snapshot(box);
+	if (box->lock_fd >= 0)
+		close(box->lock_fd);
+	box->lock_fd = -1;
+}
+
+static int write_all_at(int fd, const void *data, size_t len, off_t off)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload)
+{
+	struct buf frame;
+	buf_init(&frame, 0);
+	index_frame(&frame, payload);
+	int ret = write_all_at(box->log_fd, frame.data, frame.len, (off_t)box->st.log_offset);
+	buf_free(&frame);
+	if (ret < 0)
+		return STORE_ETEMP;
+	/* Apply what we wrote, exactly as another reader will. */
+	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
+}
+
+enum store_error mbox_log_sync(struct store_mailbox *box)
+{
+	return fdatasync(box->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
+}
+
+enum store_error mbox_write_snapshot(struct store_mailbox *box)
+{
+	struct index_state *st = &box->st;
+	struct buf b, payload;
+	buf_init(&b, 0);
+	buf_init(&payload, 0);
+	struct index_header h = st->hdr;
+	h.gen++;
+	h.count = 0;
+	for (size_t i = 0; i < st->count; i++)
+		h.count += st->msgs[i].m.expunged ? 0 : 1;
+	index_header_encode(&b, &h);
+	for (size_t i = 0; i < st->count; i++) {
+		const struct mbox_msg *m = &st->msgs[i];
+		if (m->m.expunged)
+			continue;
+		struct index_rec r = {m->m.uid,     m->m.flags, m->m.keywords, m->m.modseq,
+		                      m->m.vsize,   m->m.psize, m->m.idate,    m->cache_off,
+		                      m->cache_len, m->name};
+		buf_reset(&payload);
+		index_rec_encode(&payload, &r);
+		index_frame(&b, &payload);
+	}
+	enum store_error e = STORE_OK;
+	if (atomic_file_write(box->dir_fd, INDEX_FILE, b.data, b.len) < 0)
+		e = STORE_ETEMP;
+	size_t snapshot_size = b.len;
+	buf_reset(&b);
+	buf_append(&b, INDEX_LOG_MAGIC, 8);
+	index_put_u64(&b, h.gen);
+	index_put_u32(&b, crc32c(0, b.data, 16));
+	if (e == STORE_OK && atomic_file_write(box->dir_fd, INDEX_LOG_FILE, b.data, b.len) < 0)
+		e = STORE_ETEMP;
+	buf_free(&b);
+	buf_free(&payload);
+	if (e != STORE_OK)
+		return e;
+	struct stat si, sl;
+	if (box->log_fd >= 0)
+		close(box->log_fd);
+	box->log_fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (box->log_fd < 0 || fstat(box->log_fd, &sl) < 0 ||
+	    fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0)
+		return STORE_ETEMP;
+	st->hdr.gen = h.gen;
+	st->idx_ino = si.st_ino;
+	st->log_ino = sl.st_ino;
+	st->log_offset = INDEX_LOG_HEADER_SIZE;
+	st->snapshot_size = snapshot_size;
+	return STORE_OK;
+}

@@ -1,0 +1,89 @@
+/* Internals shared by the mailbox_*.c files; not for use outside libcommon/store. */
+#ifndef TERN_STORE_MAILBOX_PRIVATE_H
+#define TERN_STORE_MAILBOX_PRIVATE_H
+
+#include <sys/types.h>
+
+#include "base/buf.h"
+#include "store/index_format.h"
+#include "store/keywords.h"
+#include "store/mailbox.h"
+
+struct mbox_msg {
+	struct store_msg m;
+	uint64_t cache_off;
+	uint32_t cache_len;
+	char *name; /* in cur/ (or new/ when in_new) */
+	bool in_new;
+};
+
+/* The index as read from disk: snapshot + applied log. */
+struct index_state {
+	struct index_header hdr;
+	struct mbox_msg *msgs; /* sorted by UID */
+	size_t count, cap;
+	uint64_t log_offset; /* end of the last valid log record applied */
+	ino_t idx_ino, log_ino;
+	uint64_t snapshot_size;
+};
+
+struct store_mailbox {
+	char *path;
+	int dir_fd, cur_fd, new_fd, tmp_fd;
+	int lock_fd;  /* >= 0 while this handle holds the folder lock */
+	int log_fd;   /* open log, O_RDWR */
+	int cache_fd; /* open cache, O_RDWR|O_APPEND */
+	struct index_state st;
+	size_t visible; /* messages in the view: st.msgs[0..visible) */
+	struct keywords kw;
+	/* Pending reports for the next sync. */
+	uint32_t *changed;
+	size_t changed_count, changed_cap;
+	bool uidvalidity_changed;
+	bool force_scan;     /* a file was not where the index said: rescan the dirs */
+	bool import_uidlist; /* the next scan takes UIDs from dovecot-uidlist */
+	/* Buffers behind the last struct store_sync_result. */
+	uint32_t *res_seqs, *res_changed;
+};
+
+/* mailbox_index.c */
+void index_state_free(struct index_state *st);
+/* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). */
+int index_state_load(struct store_mailbox *box, struct index_state *st);
+struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid);
+/* Takes the folder lock and catches up with others' changes. */
+enum store_error mbox_lock(struct store_mailbox *box);
+/* Compacts when the log has grown, then releases the lock. */
+void mbox_unlock(struct store_mailbox *box);
+/* Appends a record to the log (lock held) and applies it to box->st. */
+enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload);
+enum store_error mbox_log_sync(struct store_mailbox *box);
+/* Writes a fresh snapshot + empty log from box->st (lock held). */
+enum store_error mbox_write_snapshot(struct store_mailbox *box);
+void mbox_note_changed(struct store_mailbox *box, uint32_t uid);
+
+/* mailbox_scan.c */
+enum store_error mbox_scan(struct store_mailbox *box, bool force);
+/* Parses the message file and appends its cache blob; fills sizes and the cache ref. */
+enum store_error mbox_cache_build(struct store_mailbox *box, int dir_fd, const char *name,
+                                  struct index_rec *rec);
+/* Logs new flags (and file name) for m with a new modseq. Lock held. */
+enum store_error mbox_log_flags(struct store_mailbox *box, struct mbox_msg *m, uint32_t flags,
+                                uint32_t keywords, const char *name);
+enum store_error mbox_log_expunge(struct store_mailbox *box, uint32_t uid);
+/* Logs an ADD for rec (assigning rec->uid = uidnext when 0). Lock held. */
+enum store_error mbox_add(struct store_mailbox *box, struct index_rec *rec);
+
+/* mailbox_uidlist.c: the dovecot-uidlist of a folder, for import on first open. */
+struct uidlist {
+	uint32_t uidvalidity, uidnext;
+	char **bases; /* base names, by uid index below */
+	uint32_t *uids;
+	size_t count;
+};
+/* 0 when read, -1 when missing or unusable. */
+int uidlist_read(int dir_fd, struct uidlist *ul);
+uint32_t uidlist_lookup(const struct uidlist *ul, const char *name);
+void uidlist_free(struct uidlist *ul);
+
+#endif

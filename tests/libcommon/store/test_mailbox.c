@@ -1,0 +1,474 @@
+/*
+ * Unit tests for the folder index: UID assignment, the view and sync reports, flags with
+ * MODSEQ, expunge, append, copy/move, changes by other Maildir clients, damage and
+ * rebuild, and dovecot-uidlist import.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "store/maildir_deliver.h"
+#include "store/maildir_name.h"
+#include "store/mailbox.h"
+
+static char root[256];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/tern-mailbox-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", root, (char *)NULL);
+		_exit(127);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	return 0;
+}
+
+static void deliver(const char *folder, const char *subject)
+{
+	struct maildir_delivery *d;
+	char *error = NULL;
+	char *msg = xasprintf("From: a@example.org\r\nSubject: %s\r\n\r\nbody\n", subject);
+	assert_int_equal(maildir_delivery_begin(folder, &d, &error), MAILDIR_OK);
+	assert_int_equal(maildir_delivery_write(d, msg, strlen(msg), &error), MAILDIR_OK);
+	assert_int_equal(maildir_delivery_commit(d, &error), MAILDIR_OK);
+	maildir_delivery_free(&d);
+	free(msg);
+}
+
+static struct store_mailbox *open_box(const char *path)
+{
+	struct store_mailbox *box = NULL;
+	const char *error = NULL;
+	assert_int_equal(store_mailbox_open(path, &box, &error), STORE_OK);
+	return box;
+}
+
+static void assert_subject(struct store_mailbox *box, size_t seq, const char *subject)
+{
+	struct store_cache c;
+	assert_int_equal(store_mailbox_cache(box, seq, &c), STORE_OK);
+	assert_string_equal(c.fields[MIME_FIELD_SUBJECT], subject);
+	assert_non_null(strstr(c.envelope, subject));
+	store_cache_free(&c);
+}
+
+static int count_files(const char *sub)
+{
+	char *p = xasprintf("%s/%s", root, sub);
+	DIR *d = opendir(p);
+	free(p);
+	int n = 0;
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static void test_new_messages_get_uids(void **state)
+{
+	(void)state;
+	struct store_mailbox *box = open_box(root);
+	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
+	assert_true(uidvalidity != 0);
+	assert_int_equal(store_mailbox_count(box), 0);
+	deliver(root, "one");
+	deliver(root, "two");
+	deliver(root, "three");
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 3);
+	assert_int_equal(res.expunged_count, 0);
+	assert_int_equal(store_mailbox_msg(box, 1)->uid, 1);
+	assert_int_equal(store_mailbox_msg(box, 3)->uid, 3);
+	assert_int_equal(store_mailbox_uidnext(box), 4);
+	assert_subject(box, 1, "one");
+	assert_subject(box, 3, "three");
+	/* The size as IMAP counts it: the bare LF of "body\n" becomes CRLF. */
+	const struct store_msg *m = store_mailbox_msg(box, 1);
+	assert_int_equal(m->psize + 1, m->vsize);
+	/* Moved from new/ to cur/. */
+	assert_int_equal(count_files("new"), 0);
+	assert_int_equal(count_files("cur"), 3);
+	store_mailbox_close(&box);
+
+	/* Reopened: same UIDs, same UIDVALIDITY. */
+	box = open_box(root);
+	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
+	assert_int_equal(store_mailbox_count(box), 3);
+	assert_int_equal(store_mailbox_msg(box, 2)->uid, 2);
+	assert_subject(box, 2, "two");
+	store_mailbox_close(&box);
+}
+
+static void test_flags_and_modseq_across_handles(void **state)
+{
+	(void)state;
+	deliver(root, "a");
+	deliver(root, "b");
+	struct store_mailbox *a = open_box(root), *b = open_box(root);
+	uint64_t before = store_mailbox_msg(a, 1)->modseq;
+	assert_int_equal(store_mailbox_set_flags(a, 1, STORE_FLAGS_ADD,
+	                                         STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, 0, 0),
+	                 STORE_OK);
+	const struct store_msg *m = store_mailbox_msg(a, 1);
+	assert_int_equal(m->flags, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	assert_true(m->modseq > before);
+	uint64_t modseq = m->modseq;
+	/* CONDSTORE: UNCHANGEDSINCE older than the message's modseq fails. */
+	assert_int_equal(
+	    store_mailbox_set_flags(a, 1, STORE_FLAGS_ADD, STORE_FLAG_DELETED, 0, modseq - 1),
+	    STORE_EEXIST);
+	assert_int_equal(
+	    store_mailbox_set_flags(a, 1, STORE_FLAGS_REMOVE, STORE_FLAG_FLAGGED, 0, modseq),
+	    STORE_OK);
+	/* The file name carries the flags. */
+	char *path = store_mailbox_msg_path(a, 1);
+	assert_non_null(strstr(path, ":2,S"));
+	assert_null(strchr(strstr(path, ":2,"), 'F'));
+	free(path);
+	/* The other handle sees the change at its next sync. */
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(b, &res), STORE_OK);
+	assert_int_equal(res.changed_count, 1);
+	assert_int_equal(res.changed_uids[0], 1);
+	assert_int_equal(store_mailbox_msg(b, 1)->flags, STORE_FLAG_SEEN);
+	assert_int_equal(store_mailbox_highestmodseq(b), store_mailbox_highestmodseq(a));
+	/* Keywords. */
+	int kw = store_mailbox_keyword(b, "$Forwarded", true);
+	assert_true(kw >= 0);
+	assert_int_equal(store_mailbox_set_flags(b, 2, STORE_FLAGS_REPLACE, 0, 1u << kw, 0),
+	                 STORE_OK);
+	assert_int_equal(store_mailbox_set_flags(b, 99, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0),
+	                 STORE_ENOENT);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+	a = open_box(root);
+	assert_int_equal(store_mailbox_msg(a, 2)->keywords, 1u << kw);
+	assert_string_equal(store_mailbox_keyword_name(a, (unsigned int)kw), "$Forwarded");
+	store_mailbox_close(&a);
+}
+
+static void test_expunge_reported_at_sync(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		deliver(root, "m");
+	struct store_mailbox *a = open_box(root), *b = open_box(root);
+	uint32_t uids[] = {2, 4};
+	assert_int_equal(store_mailbox_expunge(a, uids, 2), STORE_OK);
+	/* Still in a's view until its sync. */
+	assert_int_equal(store_mailbox_count(a), 5);
+	assert_true(store_mailbox_msg(a, 2)->expunged);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(b, &res), STORE_OK);
+	assert_int_equal(res.expunged_count, 2);
+	/* Sent in order: "* 2 EXPUNGE" then "* 3 EXPUNGE" (old 4 became 3). */
+	assert_int_equal(res.expunged_seqs[0], 2);
+	assert_int_equal(res.expunged_seqs[1], 3);
+	assert_int_equal(res.exists, 3);
+	assert_int_equal(store_mailbox_msg(b, 2)->uid, 3);
+	assert_int_equal(store_mailbox_sync(a, &res), STORE_OK);
+	assert_int_equal(res.expunged_count, 2);
+	assert_int_equal(count_files("cur"), 3);
+	/* Expunged UIDs are never handed out again. */
+	deliver(root, "new");
+	assert_int_equal(store_mailbox_sync(a, &res), STORE_OK);
+	assert_int_equal(store_mailbox_msg(a, 4)->uid, 6);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+}
+
+static char *first_cur_name(void)
+{
+	char *p = xasprintf("%s/cur", root);
+	DIR *d = opendir(p);
+	free(p);
+	struct dirent *de;
+	char *name = NULL;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.')
+			name = xstrdup(de->d_name);
+	}
+	closedir(d);
+	return name;
+}
+
+static void test_other_maildir_clients(void **state)
+{
+	(void)state;
+	deliver(root, "x");
+	struct store_mailbox *box = open_box(root);
+	/* mutt marks it read and replied by renaming; the UID stays. */
+	char *name = first_cur_name();
+	char *from = xasprintf("%s/cur/%s", root, name);
+	char *base = xstrndup(name, maildir_name_base_len(name));
+	char *to = xasprintf("%s/cur/%s:2,RS", root, base);
+	assert_int_equal(rename(from, to), 0);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 1);
+	assert_int_equal(res.changed_count, 1);
+	assert_int_equal(store_mailbox_msg(box, 1)->uid, 1);
+	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN | STORE_FLAG_ANSWERED);
+	/* A rename we did not see yet, then our own flag change still works. */
+	char *to2 = xasprintf("%s/cur/%s:2,S", root, base);
+	assert_int_equal(rename(to, to2), 0);
+	assert_int_equal(store_mailbox_set_flags(box, 1, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0),
+	                 STORE_OK);
+	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	/* A script deletes the file: expunged at the next sync. */
+	char *path = store_mailbox_msg_path(box, 1);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.expunged_count, 1);
+	assert_int_equal(res.exists, 0);
+	free(path);
+	free(name);
+	free(from);
+	free(base);
+	free(to);
+	free(to2);
+	store_mailbox_close(&box);
+}
+
+static void test_append_copy_move(void **state)
+{
+	(void)state;
+	char *sent = xasprintf("%s/.Sent", root);
+	struct store_mailbox *inbox = open_box(root), *box = open_box(sent);
+	struct store_append *app;
+	const char *msg = "Subject: appended\r\n\r\nhello\r\n";
+	assert_int_equal(store_mailbox_append_begin(inbox, STORE_FLAG_SEEN | STORE_FLAG_DRAFT, 0,
+	                                            1700000000, &app),
+	                 STORE_OK);
+	assert_int_equal(store_mailbox_append_write(app, msg, strlen(msg)), STORE_OK);
+	uint32_t uid = 0;
+	assert_int_equal(store_mailbox_append_commit(&app, &uid), STORE_OK);
+	assert_null(app);
+	assert_int_equal(uid, 1);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(inbox, &res), STORE_OK);
+	assert_int_equal(res.exists, 1);
+	const struct store_msg *m = store_mailbox_msg(inbox, 1);
+	assert_int_equal(m->idate, 1700000000);
+	assert_int_equal(m->flags, STORE_FLAG_SEEN | STORE_FLAG_DRAFT);
+	assert_int_equal(m->vsize, strlen(msg));
+	assert_subject(inbox, 1, "appended");
+	assert_int_equal(count_files("tmp"), 0);
+
+	uint32_t new_uid = 0;
+	assert_int_equal(store_mailbox_copy(inbox, 1, box, &new_uid), STORE_OK);
+	assert_int_equal(new_uid, 1);
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 1);
+	assert_int_equal(store_mailbox_msg(box, 1)->idate, 1700000000);
+	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN | STORE_FLAG_DRAFT);
+	/* A hard link: one inode, two names. */
+	char *p = store_mailbox_msg_path(box, 1);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_nlink, 2);
+	free(p);
+	assert_int_equal(store_mailbox_move(inbox, 1, box, &new_uid), STORE_OK);
+	assert_int_equal(new_uid, 2);
+	assert_int_equal(store_mailbox_sync(inbox, &res), STORE_OK);
+	assert_int_equal(res.exists, 0);
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 2);
+	assert_subject(box, 2, "appended");
+	assert_int_equal(store_mailbox_copy(inbox, 1, box, &new_uid), STORE_ENOENT);
+	store_mailbox_close(&inbox);
+	store_mailbox_close(&box);
+	free(sent);
+}
+
+static void corrupt(const char *file, off_t off, const char *bytes, size_t len)
+{
+	char *p = xasprintf("%s/%s", root, file);
+	int fd = open(p, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, bytes, len, off), (ssize_t)len);
+	close(fd);
+	free(p);
+}
+
+static void test_damage_is_detected_and_rebuilt(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		deliver(root, "d");
+	struct store_mailbox *box = open_box(root);
+	uint32_t v = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	/* Force the log into the snapshot so the records live there. */
+	box = open_box(root);
+	store_mailbox_close(&box);
+
+	/* A torn log tail (half a record) is ignored; UIDs stay. */
+	char *log = xasprintf("%s/tern-index.log", root);
+	int fd = open(log, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "\x40\x00\x00\x00\x01\x02", 6), 6);
+	close(fd);
+	box = open_box(root);
+	assert_int_equal(store_mailbox_uidvalidity(box), v);
+	assert_int_equal(store_mailbox_count(box), 4);
+	assert_int_equal(store_mailbox_msg(box, 4)->uid, 4);
+	store_mailbox_close(&box);
+
+	/* The cache file vanishes: rebuilt from the messages on use. */
+	char *cache = xasprintf("%s/tern-cache", root);
+	assert_int_equal(unlink(cache), 0);
+	box = open_box(root);
+	assert_subject(box, 3, "d");
+	store_mailbox_close(&box);
+
+	/* A damaged snapshot header: rebuilt from the files with a new UIDVALIDITY. */
+	corrupt("tern-index", 12, "\xff\xff", 2);
+	box = open_box(root);
+	assert_true(store_mailbox_uidvalidity(box) != v);
+	assert_int_equal(store_mailbox_count(box), 4);
+	assert_subject(box, 1, "d");
+	store_mailbox_close(&box);
+	free(log);
+	free(cache);
+}
+
+static void test_dovecot_uidlist_import(void **state)
+{
+	(void)state;
+	deliver(root, "first");
+	deliver(root, "second");
+	deliver(root, "third");
+	/* Dovecot knew the first two (as UIDs 5 and 7), and the next UID was 10. */
+	char *newdir = xasprintf("%s/new", root);
+	DIR *d = opendir(newdir);
+	char *names[3];
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.')
+			names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	assert_int_equal(n, 3);
+	qsort(names, 3, sizeof(char *), (int (*)(const void *, const void *))strcmp);
+	char *ul = xasprintf("3 V1234567 N10 Gabc\n5 W99 :%s\n7 :%s:2,S\n", names[0], names[1]);
+	char *path = xasprintf("%s/dovecot-uidlist", root);
+	FILE *f = fopen(path, "w");
+	fputs(ul, f);
+	fclose(f);
+	struct store_mailbox *box = open_box(root);
+	assert_int_equal(store_mailbox_uidvalidity(box), 1234567);
+	assert_int_equal(store_mailbox_count(box), 3);
+	assert_int_equal(store_mailbox_msg(box, 1)->uid, 5);
+	assert_int_equal(store_mailbox_msg(box, 2)->uid, 7);
+	assert_int_equal(store_mailbox_msg(box, 3)->uid, 10);
+	assert_int_equal(store_mailbox_uidnext(box), 11);
+	store_mailbox_close(&box);
+	for (int i = 0; i < 3; i++)
+		free(names[i]);
+	free(newdir);
+	free(ul);
+	free(path);
+}
+
+static void test_log_compaction(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		deliver(root, "c");
+	struct store_mailbox *box = open_box(root), *other = open_box(root);
+	/* Enough flag changes to pass the compaction threshold several times. */
+	for (int i = 0; i < 3000; i++) {
+		uint32_t uid = (uint32_t)(i % 20) + 1;
+		assert_int_equal(store_mailbox_set_flags(
+		                     box, uid, (i / 20) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
+		                     STORE_FLAG_SEEN, 0, 0),
+		                 STORE_OK);
+	}
+	struct stat st;
+	char *log = xasprintf("%s/tern-index.log", root);
+	assert_int_equal(stat(log, &st), 0);
+	assert_true(st.st_size < 200000);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(other, &res), STORE_OK);
+	for (size_t seq = 1; seq <= 20; seq++) {
+		/* 150 rounds over the 20 messages; the last round removes \Seen. */
+		assert_int_equal(store_mailbox_msg(other, seq)->flags, 0);
+	}
+	assert_int_equal(store_mailbox_highestmodseq(other), store_mailbox_highestmodseq(box));
+	store_mailbox_close(&box);
+	store_mailbox_close(&other);
+	free(log);
+}
+
+static void test_set_flags_many(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 6; i++)
+		deliver(root, "many");
+	struct store_mailbox *box = open_box(root);
+	uint32_t uids[] = {1, 2, 3, 4, 5, 6, 42};
+	uint32_t modified[7];
+	size_t n_modified = 9;
+	assert_int_equal(store_mailbox_set_flags_many(box, uids, 7, STORE_FLAGS_ADD,
+	                                              STORE_FLAG_SEEN, 0, 0, modified, &n_modified),
+	                 STORE_OK);
+	assert_int_equal(n_modified, 0);
+	for (size_t seq = 1; seq <= 6; seq++)
+		assert_int_equal(store_mailbox_msg(box, seq)->flags, STORE_FLAG_SEEN);
+	/* Message 2 changes again; an UNCHANGEDSINCE from before that reports it. */
+	uint64_t since = store_mailbox_highestmodseq(box);
+	assert_int_equal(store_mailbox_set_flags(box, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0),
+	                 STORE_OK);
+	assert_int_equal(store_mailbox_set_flags_many(box, uids, 6, STORE_FLAGS_ADD,
+	                                              STORE_FLAG_ANSWERED, 0, since, modified,
+	                                              &n_modified),
+	                 STORE_OK);
+	assert_int_equal(n_modified, 1);
+	assert_int_equal(modified[0], 2);
+	assert_int_equal(store_mailbox_msg(box, 2)->flags, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+	assert_int_equal(store_mailbox_msg(box, 3)->flags, STORE_FLAG_SEEN | STORE_FLAG_ANSWERED);
+	store_mailbox_close(&box);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_new_messages_get_uids, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flags_and_modseq_across_handles, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expunge_reported_at_sync, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_maildir_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_append_copy_move, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damage_is_detected_and_rebuilt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dovecot_uidlist_import, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_compaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_flags_many, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

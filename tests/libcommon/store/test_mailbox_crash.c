@@ -1,0 +1,204 @@
+/*
+ * Crash safety: a child delivers, appends, syncs and changes flags in a loop and is
+ * killed with SIGKILL at a random moment, 200 times. After every kill: the index opens
+ * with the same UIDVALIDITY, every message whose delivery was acknowledged is there and
+ * whole, and no message ever changes its UID.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+#include "store/maildir_deliver.h"
+#include "store/mailbox.h"
+
+#define ITERATIONS 200
+#define PER_CHILD 40
+#define MAX_SECONDS 90
+
+static char root[256];
+static uint32_t uids[ITERATIONS][PER_CHILD];
+static bool acked[ITERATIONS][PER_CHILD];
+
+static char *message(int it, int k)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	buf_printf(&b, "Subject: c%d-%d\r\n\r\n", it, k);
+	/* A body long enough to be written in several pieces, checkable when read back. */
+	for (int i = 0; i < 200; i++)
+		buf_printf(&b, "line %d of c%d-%d\r\n", i, it, k);
+	return buf_steal(&b);
+}
+
+static void child(int it, int ack_fd)
+{
+	struct store_mailbox *box;
+	const char *error;
+	if (store_mailbox_open(root, &box, &error) != STORE_OK)
+		_exit(1);
+	for (int k = 0; k < PER_CHILD; k++) {
+		char *msg = message(it, k);
+		enum store_error ok = STORE_ETEMP;
+		if (k % 3 == 2) {
+			struct store_append *app;
+			uint32_t uid;
+			if (store_mailbox_append_begin(box, 0, 0, 0, &app) == STORE_OK &&
+			    store_mailbox_append_write(app, msg, strlen(msg) / 2) == STORE_OK &&
+			    store_mailbox_append_write(app, msg + strlen(msg) / 2,
+			                               strlen(msg) - strlen(msg) / 2) == STORE_OK)
+				ok = store_mailbox_append_commit(&app, &uid);
+		} else {
+			struct maildir_delivery *d;
+			char *e = NULL;
+			if (maildir_delivery_begin(root, &d, &e) == MAILDIR_OK &&
+			    maildir_delivery_write(d, msg, strlen(msg), &e) == MAILDIR_OK &&
+			    maildir_delivery_commit(d, &e) == MAILDIR_OK)
+				ok = STORE_OK;
+			maildir_delivery_free(&d);
+		}
+		free(msg);
+		if (ok != STORE_OK)
+			_exit(2);
+		int ack[2] = {it, k};
+		if (write(ack_fd, ack, sizeof(ack)) != sizeof(ack))
+			_exit(3);
+		struct store_sync_result res;
+		if (store_mailbox_sync(box, &res) != STORE_OK)
+			_exit(4);
+		/* Index writes: flag changes on old and new messages. */
+		size_t n = store_mailbox_count(box);
+		for (size_t seq = n > 3 ? n - 3 : 1; seq <= n; seq++)
+			(void)store_mailbox_set_flags(
+			    box, store_mailbox_msg(box, seq)->uid, STORE_FLAGS_REPLACE,
+			    (uint32_t)(k % 2 ? STORE_FLAG_SEEN : 0), 0, 0);
+	}
+	_exit(0);
+}
+
+static bool check_content(struct store_mailbox *box, size_t seq, int it, int k)
+{
+	char *path = store_mailbox_msg_path(box, seq);
+	int fd = open(path, O_RDONLY);
+	free(path);
+	if (fd < 0)
+		return false;
+	char *want = message(it, k);
+	size_t len = strlen(want);
+	char *got = xmalloc(len + 1);
+	ssize_t n = read(fd, got, len + 1);
+	close(fd);
+	bool ok = n == (ssize_t)len && memcmp(got, want, len) == 0;
+	free(got);
+	free(want);
+	return ok;
+}
+
+/* Opens the folder and checks every acknowledged message and every known UID. */
+static void verify(uint32_t uidvalidity, int upto)
+{
+	struct store_mailbox *box;
+	const char *error;
+	assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
+	static bool present[ITERATIONS][PER_CHILD];
+	memset(present, 0, sizeof(present));
+	for (size_t seq = 1; seq <= store_mailbox_count(box); seq++) {
+		struct store_cache c;
+		assert_int_equal(store_mailbox_cache(box, seq, &c), STORE_OK);
+		int it = -1, k = -1;
+		if (c.fields[MIME_FIELD_SUBJECT] == NULL ||
+		    sscanf(c.fields[MIME_FIELD_SUBJECT], "c%d-%d", &it, &k) != 2)
+			fail_msg("message %zu has no intact header", seq);
+		store_cache_free(&c);
+		assert_true(it >= 0 && it < ITERATIONS && k >= 0 && k < PER_CHILD);
+		uint32_t uid = store_mailbox_msg(box, seq)->uid;
+		/* A message keeps its UID for life. */
+		if (uids[it][k] != 0 && uids[it][k] != uid)
+			fail_msg("c%d-%d changed UID %u -> %u", it, k, uids[it][k], uid);
+		uids[it][k] = uid;
+		present[it][k] = true;
+		if (!check_content(box, seq, it, k))
+			fail_msg("c%d-%d is not whole", it, k);
+	}
+	for (int it = 0; it <= upto; it++) {
+		for (int k = 0; k < PER_CHILD; k++) {
+			if (acked[it][k] && !present[it][k])
+				fail_msg("acknowledged c%d-%d is missing", it, k);
+		}
+	}
+	store_mailbox_close(&box);
+}
+
+static void read_acks(int fd)
+{
+	int ack[2];
+	while (read(fd, ack, sizeof(ack)) == sizeof(ack)) {
+		if (ack[0] >= 0 && ack[0] < ITERATIONS && ack[1] >= 0 && ack[1] < PER_CHILD)
+			acked[ack[0]][ack[1]] = true;
+	}
+}
+
+static void test_kill_during_delivery_and_index_writes(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/tern-crash-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	struct store_mailbox *box;
+	const char *error;
+	assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	srand((unsigned int)getpid());
+	time_t start = time(NULL);
+	int it, killed = 0;
+	for (it = 0; it < ITERATIONS && time(NULL) - start < MAX_SECONDS; it++) {
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			child(it, p[1]);
+		}
+		close(p[1]);
+		/* Somewhere between "just started" and "well into the loop". */
+		usleep((useconds_t)(rand() % 30000));
+		killed += kill(pid, SIGKILL) == 0;
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			fail_msg("child failed with %d", WEXITSTATUS(status));
+		read_acks(p[0]);
+		close(p[0]);
+		verify(uidvalidity, it);
+	}
+	print_message("%d iterations, %d kills\n", it, killed);
+	assert_true(it > 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", root, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_kill_during_delivery_and_index_writes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
