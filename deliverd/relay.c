@@ -78,7 +78,7 @@ struct queue *relay_queue(void)
 
 /* --- destinations ------------------------------------------------------------------------ */
 
-static const char *rcpt_domain(const char *address)
+const char *relay_rcpt_domain(const char *address)
 {
 	const char *at = strrchr(address, '@');
 	return at != NULL ? at + 1 : "";
@@ -87,7 +87,7 @@ static const char *rcpt_domain(const char *address)
 static struct relay_dest *dest_for(const char *address)
 {
 	char *key;
-	const char *domain = rcpt_domain(address);
+	const char *domain = relay_rcpt_domain(address);
 	bool local = false;
 	for (size_t i = 0; i < R.set.n_local_domains && !local; i++)
 		local = strcasecmp(R.set.local_domains[i], domain) == 0;
@@ -96,7 +96,7 @@ static struct relay_dest *dest_for(const char *address)
 	} else if (R.set.relayhost != NULL) {
 		key = xstrdup("[relayhost]");
 	} else {
-		key = xstrdup(rcpt_domain(address));
+		key = xstrdup(relay_rcpt_domain(address));
 		for (char *p = key; *p != '\0'; p++)
 			if (*p >= 'A' && *p <= 'Z')
 				*p = (char)(*p - 'A' + 'a');
@@ -572,7 +572,7 @@ static enum relay_tls tls_level(const char *v)
 }
 
 /* "[host]:port", "[host]", "host:port", "host". */
-static int parse_relayhost(const char *v, struct relay_settings *s, char **error_r)
+int relay_parse_relayhost(const char *v, struct relay_settings *s, char **error_r)
 {
 	const char *port = NULL;
 	if (v[0] == '[') {
@@ -632,7 +632,7 @@ static int read_settings(const struct config *cfg, const char *hostname, char **
 	const char *helo = config_str(cfg, sec, "smtp_helo_name");
 	s->helo_name = xstrdup(helo[0] != '\0' ? helo : hostname);
 	const char *rh = config_str(cfg, sec, "relayhost");
-	if (rh[0] != '\0' && parse_relayhost(rh, s, error_r) < 0)
+	if (rh[0] != '\0' && relay_parse_relayhost(rh, s, error_r) < 0)
 		return -1;
 	const char *user = config_str(cfg, sec, "relayhost_user");
 	if (user[0] != '\0') {

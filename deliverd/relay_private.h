@@ -93,6 +93,12 @@ void relay_session_gone(struct relay_dest *d, struct relay_session *s);
 void relay_session_park(struct relay_dest *d, struct relay_session *s);
 void relay_session_unpark(struct relay_dest *d, struct relay_session *s);
 
+/* relay.c: "[host]:port" (no MX lookup), "[host]", "host:port", "host" (MX lookup) into
+ * s->relayhost, relayhost_port (default 25) and relayhost_mx. */
+int relay_parse_relayhost(const char *v, struct relay_settings *s, char **error_r);
+/* The domain of a recipient address: after the last '@' ("" when there is none). */
+const char *relay_rcpt_domain(const char *address);
+
 /* relay_session.c */
 void relay_session_start(struct relay_dest *d, struct relay_job *job);
 /* Hands a job to a parked session. */

@@ -466,9 +466,9 @@ static void handshake_reply(struct relay_session *s, const struct smtp_reply *r)
 		return;
 	case RS_STARTTLS:
 		if (r->code == 220) {
+			/* With smtp_tls_ca_file, the relayhost context verifies the chain, and the
+			 * name too when we connect by name (SNI doubles as the expected host). */
 			const char *sni = is_ip(s->cur->host) ? NULL : s->cur->host;
-			bool verify = s->d->is_relayhost && relay_settings()->relayhost_verify;
-			(void)verify;
 			if (conn_start_tls_client(s->c, relay_tls_ctx(s->d->is_relayhost), sni) <
 			    0) {
 				candidate_failed(

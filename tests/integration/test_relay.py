@@ -623,12 +623,16 @@ def test_opportunistic_starttls(env, tmp_path):
 
 def test_relayhost_auth_and_required_tls(env, tmp_path, droot):
     make, serve = env
-    srv = serve(tls_files=make_cert(tmp_path), auth=("alice", "s3cret pass"))
+    crt, key = make_cert(droot)
+    os.chmod(key, 0o600)
+    srv = serve(tls_files=(crt, key), auth=("alice", "s3cret pass"))
     pw = droot / "relay.pw"
     pw.write_text("s3cret pass\n")
     give(pw)
+    # The relayhost's certificate is verified against smtp_tls_ca_file (here: itself).
     d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_user = alice\n"
-                  f"relayhost_password_file = {pw}\nrelayhost_tls = encrypt")
+                  f"relayhost_password_file = {pw}\nrelayhost_tls = encrypt\n"
+                  f"smtp_tls_ca_file = {crt}")
     d.start()
     d.lmtp_send("alice@alice.test", ["x@nullmx.test"], BODY)  # no DNS is asked at all
     wait_for(lambda: srv.transactions, what="message via relayhost")
@@ -872,3 +876,16 @@ def test_delay_warning_then_expiry_bounce(env):
     assert re.search(r"to=<x@down\.test>, .*dsn=4\.4\.7, status=expired", d.logtext())
     wait_for(lambda: d.queued() == [], what="queue empty")
     assert len(srv.transactions) == 2
+
+
+def test_relayhost_certificate_not_trusted_defers(env, tmp_path, droot):
+    make, serve = env
+    srv = serve(tls_files=make_cert(tmp_path))
+    other_ca, _ = make_cert(droot)  # a different self-signed certificate as the only CA
+    d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_tls = encrypt\n"
+                  f"smtp_tls_ca_file = {other_ca}")
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    wait_for(lambda: "status=deferred" in d.logtext(), what="deferral")
+    assert "TLS handshake with 127.0.0.1[127.0.0.1]:%d failed" % srv.port in d.logtext()
+    assert srv.transactions == []
