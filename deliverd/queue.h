@@ -144,6 +144,8 @@ int queue_remove(struct queue *q, const char *qid, char **error_r);
 
 int queue_set_hold(struct queue *q, const char *qid, bool hold, char **error_r);
 bool queue_is_held(struct queue *q, const char *qid);
+/* True while msg/<qid> exists (false after ternctl queue delete). */
+bool queue_exists(struct queue *q, const char *qid);
 
 /* The queue ids in msg/, sorted; *n_r gets the count. Free with queue_ids_free(). */
 int queue_list_ids(struct queue *q, char ***ids_r, size_t *n_r, char **error_r);

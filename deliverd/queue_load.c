@@ -343,6 +343,12 @@ int queue_set_hold(struct queue *q, const char *qid, bool hold, char **error_r)
 	return r;
 }
 
+bool queue_exists(struct queue *q, const char *qid)
+{
+	struct stat st;
+	return queue_id_valid(qid) && fstatat(q->msg_fd, qid, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 bool queue_is_held(struct queue *q, const char *qid)
 {
 	struct stat st;

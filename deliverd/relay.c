@@ -375,6 +375,15 @@ static void finish_round(struct relay_msg *rm, bool *newly_bounced)
 {
 	struct queue_msg *m = rm->m;
 	char *err = NULL;
+	if (!queue_exists(R.q, m->qid)) {
+		/* Deleted by the admin while it was being sent: forget it (once its last job
+		 * is back), write nothing. */
+		if (rm->jobs == 0) {
+			log_info("%s: removed while in flight (ternctl queue delete)", m->qid);
+			drop_msg(rm);
+		}
+		return;
+	}
 	/* The DSN is queued before the state that says "bounced" is written, so a crash in
 	 * between repeats the bounce rather than losing it. */
 	send_notifications(rm, newly_bounced);

@@ -549,7 +549,10 @@ def test_deferred_then_delivered_after_flush(env, tmp_path):
                      r"status=deferred \(connect to mx\.bob\.test\[127\.0\.0\.1\]:%d: "
                      r"connection refused\)" % (port, port), log, re.I), log
     assert len(d.queued()) == 1
-    state = (d.queue / "state" / d.queued()[0]).read_text()
+    # The state is written right after the log line.
+    sf = d.queue / "state" / d.queued()[0]
+    wait_for(sf.exists, what="state file")
+    state = sf.read_text()
     assert " P 1 " in state  # pending, one try
     # The server comes up on that port; nothing happens for an hour unless flushed.
     # mailq (sendmail -bp) shows it with the reason.
@@ -736,6 +739,8 @@ def test_ternctl_queue_list_hold_release_flush_delete(env):
     d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
     d.lmtp_send("alice@alice.test", ["carol@bob.test"], BODY)
     wait_for(lambda: d.logtext().count("status=deferred") == 2, what="two deferrals")
+    wait_for(lambda: all((d.queue / "state" / q).exists() for q in d.queued()),
+             what="state files")
     r = ternctl(d, "list")
     assert r.returncode == 0
     assert r.stdout.endswith("-- 1 Kbytes in 2 Requests.\n"), r.stdout
