@@ -56,6 +56,11 @@ const struct relay_settings *relay_settings(void)
 	return &R.set;
 }
 
+bool relay_stopping(void)
+{
+	return R.stopping;
+}
+
 uv_loop_t *relay_loop(void)
 {
 	return R.loop;

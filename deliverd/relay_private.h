@@ -76,6 +76,8 @@ enum relay_outcome {
 struct relay;
 
 const struct relay_settings *relay_settings(void);
+/* True once relay_shutdown() ran: sessions take no new work. */
+bool relay_stopping(void);
 uv_loop_t *relay_loop(void);
 struct dns_resolver *relay_dns(void);
 struct tls_ctx *relay_tls_ctx(bool relayhost);

@@ -333,7 +333,8 @@ static void next_job(struct relay_session *s)
 {
 	job_finish(s);
 	const struct relay_settings *set = relay_settings();
-	if (s->msgs_done < set->max_msgs_per_conn) {
+	/* Shutting down: what is still queued stays pending on disk for the next start. */
+	if (s->msgs_done < set->max_msgs_per_conn && !relay_stopping()) {
 		struct relay_job *j = relay_dest_next_job(s->d);
 		if (j != NULL) {
 			job_attach(s, j);
