@@ -186,24 +186,20 @@ imaps_listen = 127.0.0.1:993
         return out.splitlines()
 
 
-@pytest.fixture
-def two_domains():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces, veth and ports 25/587/143")
-    for d in DAEMONS:
-        if not (BUILD / d / f"tern-{d}").exists():
-            pytest.skip(f"tern-{d} is not built in this tree")
-    r = subprocess.run([str(SOURCE / "scripts" / "deps"), "dnsmasq", "iproute2"],
-                       capture_output=True, text=True, timeout=600, check=False)
-    if r.returncode != 0 or shutil.which("dnsmasq") is None:
-        pytest.skip("dnsmasq not installable: " + r.stderr[-300:])
-    tag = uuid.uuid4().hex[:6]
-    ns_a, ns_b = f"tern-a-{tag}", f"tern-b-{tag}"
-    top = Path(tempfile.mkdtemp(prefix="tern-netns-", dir="/tmp"))
-    os.chmod(top, 0o755)
-    dnsmasq = None
-    sites = []
-    try:
+class World:
+    """Two namespaces joined by a veth pair, dnsmasq in A, and a tern Site in each."""
+
+    def __init__(self):
+        self.tag = uuid.uuid4().hex[:6]
+        self.ns_a, self.ns_b = f"tern-a-{self.tag}", f"tern-b-{self.tag}"
+        self.top = Path(tempfile.mkdtemp(prefix="tern-netns-", dir="/tmp"))
+        os.chmod(self.top, 0o755)
+        self.dnsmasq = None
+        self.sites = []
+        self.a = self.b = None
+
+    def start(self):
+        tag, ns_a, ns_b, top = self.tag, self.ns_a, self.ns_b, self.top
         for ns in (ns_a, ns_b):
             sh("ip", "netns", "add", ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
@@ -213,7 +209,7 @@ def two_domains():
         sh("ip", "-n", ns_b, "addr", "add", f"{NET}.2/24", "dev", f"vb{tag}")
         sh("ip", "-n", ns_a, "link", "set", f"va{tag}", "up")
         sh("ip", "-n", ns_b, "link", "set", f"vb{tag}", "up")
-        dnsmasq = subprocess.Popen(
+        self.dnsmasq = subprocess.Popen(
             ["ip", "netns", "exec", ns_a, "dnsmasq", "--keep-in-foreground", "--no-resolv",
              "--no-hosts", "--pid-file=", f"--listen-address={NET}.1", "--bind-interfaces",
              "--port=53", "--mx-host=alice.test,mx.alice.test,10",
@@ -222,27 +218,55 @@ def two_domains():
              f"--log-facility={top}/dnsmasq.log", "--log-queries"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
-        if dnsmasq.poll() is not None:
-            pytest.fail("dnsmasq: " + dnsmasq.stderr.read().decode())
-        a = Site(top, ns_a, "alice.test", "alice", f"{NET}.1", f"{NET}.1")
-        b = Site(top, ns_b, "bob.test", "bob", f"{NET}.2", f"{NET}.1")
-        sites = [a, b]
-        for s in sites:
+        if self.dnsmasq.poll() is not None:
+            raise RuntimeError("dnsmasq: " + self.dnsmasq.stderr.read().decode())
+        self.a = Site(top, ns_a, "alice.test", "alice", f"{NET}.1", f"{NET}.1")
+        self.b = Site(top, ns_b, "bob.test", "bob", f"{NET}.2", f"{NET}.1")
+        self.sites = [self.a, self.b]
+        for s in self.sites:
             for d in DAEMONS:
                 s.start(d)
-        yield a, b
-    finally:
-        for s in sites:
+        return self
+
+    def stop(self):
+        for s in self.sites:
             s.stop_all()
-        if dnsmasq is not None:
-            dnsmasq.terminate()
+        if self.dnsmasq is not None:
+            self.dnsmasq.terminate()
             try:
-                dnsmasq.wait(timeout=10)
+                self.dnsmasq.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                dnsmasq.kill()
-        for ns in (ns_a, ns_b):
+                self.dnsmasq.kill()
+        for ns in (self.ns_a, self.ns_b):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
-        shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+def preconditions():
+    """None when the world can be built here, else the reason it cannot."""
+    if os.geteuid() != 0:
+        return "needs root: network namespaces, veth and ports 25/587/143"
+    for d in DAEMONS:
+        if not (BUILD / d / f"tern-{d}").exists():
+            return f"tern-{d} is not built in this tree"
+    r = subprocess.run([str(SOURCE / "scripts" / "deps"), "dnsmasq", "iproute2"],
+                       capture_output=True, text=True, timeout=600, check=False)
+    if r.returncode != 0 or shutil.which("dnsmasq") is None:
+        return "dnsmasq not installable: " + r.stderr[-300:]
+    return None
+
+
+@pytest.fixture
+def two_domains():
+    why = preconditions()
+    if why is not None:
+        pytest.skip(why)
+    w = World()
+    try:
+        w.start()
+        yield w.a, w.b
+    finally:
+        w.stop()
 
 
 def test_two_domains(two_domains):
