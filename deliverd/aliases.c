@@ -185,7 +185,8 @@ static int parse_text(const char *name, const char *text, enum alias_style style
 			return -1;
 		}
 	}
-	qsort(m->entries, m->n, sizeof(*m->entries), cmp_entry);
+	if (m->n > 1) /* relay branch: qsort(NULL, 0) is undefined (UBSan) */
+		qsort(m->entries, m->n, sizeof(*m->entries), cmp_entry);
 	for (size_t i = 1; i < m->n; i++) {
 		if (strcmp(m->entries[i - 1].key, m->entries[i].key) == 0) {
 			*error_r = xasprintf("%s: duplicate alias \"%s\"", name, m->entries[i].key);

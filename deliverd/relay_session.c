@@ -176,10 +176,12 @@ static char *said(struct relay_session *s, const struct smtp_reply *r, const cha
 
 static void set_cand_error(struct relay_session *s, const char *dsn, char *error)
 {
+	/* dsn may be the current s->cand_dsn: copy before freeing. */
+	char *d = xstrdup(dsn);
 	free(s->cand_error);
 	free(s->cand_dsn);
 	s->cand_error = error;
-	s->cand_dsn = xstrdup(dsn);
+	s->cand_dsn = d;
 }
 
 static void on_connect_timeout(uv_timer_t *t)

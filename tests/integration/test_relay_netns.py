@@ -303,3 +303,7 @@ def test_two_domains(two_domains):
              "the null-MX DSN")
     assert "dsn=5.1.10, status=bounced" in a.log("deliverd")
     assert "MAILER-DAEMON@mx.alice.test" in " ".join(a.imap_subjects())
+    # Under the ASan/UBSan build: the relay side ran clean.
+    for site in (a, b):
+        log = site.log("deliverd")
+        assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log, log[-3000:]
