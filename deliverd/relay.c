@@ -160,6 +160,14 @@ static void dispatch(void)
 	}
 }
 
+void relay_dest_requeue(struct relay_dest *d, struct relay_job *job)
+{
+	job->next = d->head;
+	d->head = job;
+	if (d->tail == NULL)
+		d->tail = job;
+}
+
 struct relay_job *relay_dest_next_job(struct relay_dest *d)
 {
 	struct relay_job *j = d->head;

@@ -87,6 +87,8 @@ void relay_job_result(struct relay_job *job, size_t k, enum relay_outcome o, con
                       const char *diag, const char *relay_desc);
 /* Every recipient of the job was reported; the job is freed. */
 void relay_job_done(struct relay_job *job);
+/* Puts a job back at the front of d's queue (untouched: no recipient was reported). */
+void relay_dest_requeue(struct relay_dest *d, struct relay_job *job);
 /* The next job queued for d, or NULL. */
 struct relay_job *relay_dest_next_job(struct relay_dest *d);
 /* The session is gone (d->active is decremented here). */

@@ -607,6 +607,12 @@ static bool precheck(struct relay_session *s)
 
 static void begin_txn(struct relay_session *s)
 {
+	if (!s->ready) {
+		/* Connected: earlier candidates' failures no longer describe anything. */
+		free(s->cand_error);
+		free(s->cand_dsn);
+		s->cand_error = s->cand_dsn = NULL;
+	}
 	s->ready = true;
 	if (!precheck(s)) {
 		next_job(s);
@@ -895,6 +901,22 @@ static void on_close(struct conn *c)
 			                               s->cur->host, s->cur->ip,
 			                               stage_names[s->st]));
 		connect_next(s);
+		return;
+	}
+	if (s->msgs_done > 0 && s->replies_seen == 0 && s->st == RS_TXN) {
+		/* A reused connection the server had already dropped: nothing of this job was
+		 * answered, so it goes back to the queue for a fresh connection, no try lost. */
+		if (s->body_fd >= 0) {
+			close(s->body_fd);
+			s->body_fd = -1;
+		}
+		free(s->reported);
+		free(s->accepted);
+		s->reported = s->accepted = NULL;
+		struct relay_job *j = s->job;
+		s->job = NULL;
+		relay_dest_requeue(s->d, j);
+		session_end(s);
 		return;
 	}
 	char *why = s->cand_error != NULL && strstr(s->cand_error, "timed out") != NULL

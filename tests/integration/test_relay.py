@@ -116,12 +116,14 @@ class SMTPServer:
 
     def __init__(self, keywords=("PIPELINING", "SIZE 10240000", "8BITMIME", "SMTPUTF8", "DSN",
                                  "ENHANCEDSTATUSCODES"),
-                 tls_files=None, auth=None, rcpt_reply=None, data_reply=None, port=0):
+                 tls_files=None, auth=None, rcpt_reply=None, data_reply=None, port=0,
+                 close_after_data=False):
         self.keywords = list(keywords)
         self.tls_files = tls_files
         self.auth = auth  # (user, password) required when set
         self.rcpt_reply = rcpt_reply or (lambda a: None)
         self.data_reply = data_reply or (lambda: "250 2.0.0 Ok: queued as T{n}")
+        self.close_after_data = close_after_data
         self.transactions = []
         self.commands = []
         self.connections = 0
@@ -245,6 +247,8 @@ class SMTPServer:
                         n = len(self.transactions)
                     send(self.data_reply().format(n=n))
                     txn = None
+                    if self.close_after_data:
+                        return  # drops the connection without a word, as servers may
                 elif verb == "RSET":
                     txn = None
                     send("250 2.0.0 Ok")
@@ -894,3 +898,24 @@ def test_relayhost_certificate_not_trusted_defers(env, tmp_path, droot):
     wait_for(lambda: "status=deferred" in d.logtext(), what="deferral")
     assert "TLS handshake with 127.0.0.1[127.0.0.1]:%d failed" % srv.port in d.logtext()
     assert srv.transactions == []
+
+
+def test_reused_connection_dropped_by_server_is_not_a_failed_try(env):
+    """The server drops each connection after one message. The session that tries to reuse
+    it sees the connection go before any reply: the job goes back to the queue and is sent
+    over a new connection at once, not deferred."""
+    make, serve = env
+    release = threading.Event()
+    srv = serve(close_after_data=True,
+                data_reply=lambda: (release.wait(20), "250 2.0.0 Ok: queued as T{n}")[1])
+    d = make(srv, "relay_destination_concurrency = 1\nrelay_reuse_time = 5s\n"
+                  "retry_min_backoff = 1h\nretry_max_backoff = 1h")
+    d.start()
+    d.lmtp_send("alice@alice.test", ["bob@bob.test"], BODY)
+    wait_for(lambda: srv.commands.count("DATA") >= 1, what="first DATA")
+    d.lmtp_send("alice@alice.test", ["carol@bob.test"], BODY)  # waits behind the first
+    release.set()
+    wait_for(lambda: len(srv.transactions) == 2, what="both messages")
+    assert "status=deferred" not in d.logtext()
+    assert srv.connections >= 2
+    wait_for(lambda: d.queued() == [], what="queue empty")
