@@ -6,6 +6,7 @@
  */
 #include "deliver.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -119,6 +120,68 @@ static char *choose_folder(const struct lmtp_target *t, const char **folder_used
 	return xstrdup(t->home);
 }
 
+/* Adds the messages in dir (a cur/ or new/) to the usage: ",S=<size>" in the name
+ * (Maildir++), else the file's size. */
+static void usage_scan_dir(int parent_fd, const char *sub, uint64_t *bytes, uint64_t *count)
+{
+	int fd = openat(parent_fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		const char *sz = strstr(e->d_name, ",S=");
+		uint64_t size = 0;
+		if (sz != NULL) {
+			for (const char *p = sz + 3; *p >= '0' && *p <= '9'; p++)
+				size = size * 10 + (uint64_t)(*p - '0');
+		} else {
+			struct stat st;
+			if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				size = (uint64_t)st.st_size;
+		}
+		*bytes += size;
+		(*count)++;
+	}
+	closedir(d);
+}
+
+void deliver_quota_usage(const char *home, uint64_t *bytes_r, uint64_t *count_r)
+{
+	*bytes_r = *count_r = 0;
+	int fd = open(home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	usage_scan_dir(fd, "cur", bytes_r, count_r);
+	usage_scan_dir(fd, "new", bytes_r, count_r);
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		/* Maildir++ folders: ".Name" directories (not "." and ".."). */
+		if (e->d_name[0] != '.' || e->d_name[1] == '\0' ||
+		    (e->d_name[1] == '.' && e->d_name[2] == '\0'))
+			continue;
+		int sub =
+		    openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub < 0)
+			continue;
+		usage_scan_dir(sub, "cur", bytes_r, count_r);
+		usage_scan_dir(sub, "new", bytes_r, count_r);
+		close(sub);
+	}
+	closedir(d);
+}
+
 static enum maildir_error copy_body(struct maildir_delivery *d, int fd, uint64_t len,
                                     char **error_r)
 {
@@ -146,10 +209,17 @@ enum lmtp_delivery_status deliver_one(int spool_fd, uint64_t spool_len, const st
                                       const char **folder_used_r, char **error_r)
 {
 	uint64_t total = strlen(t->prefix) + spool_len;
-	if (t->quota_bytes != 0 && total > t->quota_bytes) {
-		*folder_used_r = "INBOX";
-		*error_r = xstrdup("message larger than the mailbox quota");
-		return LMTP_DELIVERY_OVERQUOTA;
+	if (t->quota_bytes != 0 || t->quota_messages != 0) {
+		/* A soft quota: concurrent deliveries to one mailbox may each still fit. */
+		uint64_t used = 0, count = 0;
+		deliver_quota_usage(t->home, &used, &count);
+		if ((t->quota_bytes != 0 && used + total > t->quota_bytes) ||
+		    (t->quota_messages != 0 && count + 1 > t->quota_messages)) {
+			*folder_used_r = "INBOX";
+			*error_r = xasprintf("mailbox over quota (%llu bytes in %llu messages)",
+			                     (unsigned long long)used, (unsigned long long)count);
+			return LMTP_DELIVERY_OVERQUOTA;
+		}
 	}
 	char *folder = choose_folder(t, folder_used_r);
 	struct maildir_delivery *d = NULL;

@@ -33,5 +33,8 @@ void deliver_targets(uv_loop_t *loop, struct spool *sp, struct lmtp_session *s,
 enum lmtp_delivery_status deliver_one(int spool_fd, uint64_t spool_len, const struct lmtp_target *t,
                                       const char **folder_used_r, char **error_r);
 int spool_fd(const struct spool *sp);
+/* The mailbox's usage for the quota check: messages in cur/ and new/ of the root and of
+ * every ".Folder", sizes from the Maildir++ ",S=" name field (else stat). Blocking. */
+void deliver_quota_usage(const char *home, uint64_t *bytes_r, uint64_t *count_r);
 
 #endif

@@ -151,12 +151,23 @@ void lmtp_rcpt_lookup_next(struct lmtp_session *s)
 void lmtp_session_lookup_done(struct lmtp_session *s, enum lmtp_lookup_result result,
                               const char *home, uint64_t quota_bytes, uint64_t quota_messages)
 {
+	lmtp_session_lookup_done_usage(s, result, home, quota_bytes, quota_messages, 0, 0);
+}
+
+void lmtp_session_lookup_done_usage(struct lmtp_session *s, enum lmtp_lookup_result result,
+                                    const char *home, uint64_t quota_bytes, uint64_t quota_messages,
+                                    uint64_t used_bytes, uint64_t used_messages)
+{
 	struct lmtp_pending_rcpt *p = &s->pending;
 	const struct address *a = &p->t.v[p->next];
 	switch (result) {
 	case LMTP_LOOKUP_FOUND:
 		add_found(p, a, home, quota_bytes, quota_messages);
-		if (quota_bytes != 0 && s->declared_size > quota_bytes)
+		/* Full already, or the declared SIZE does not fit what is left. */
+		if (quota_bytes != 0 &&
+		    (used_bytes >= quota_bytes || s->declared_size > quota_bytes - used_bytes))
+			p->over_quota = true;
+		if (quota_messages != 0 && used_messages >= quota_messages)
 			p->over_quota = true;
 		break;
 	case LMTP_LOOKUP_NOTFOUND:

@@ -102,6 +102,11 @@ bool lmtp_session_busy(const struct lmtp_session *s);
 /* home is valid only during the call. */
 void lmtp_session_lookup_done(struct lmtp_session *s, enum lmtp_lookup_result result,
                               const char *home, uint64_t quota_bytes, uint64_t quota_messages);
+/* The same, with the mailbox's current usage (for the quota check at RCPT time:
+ * 552 5.2.2 when it is full or the declared SIZE does not fit). */
+void lmtp_session_lookup_done_usage(struct lmtp_session *s, enum lmtp_lookup_result result,
+                                    const char *home, uint64_t quota_bytes, uint64_t quota_messages,
+                                    uint64_t used_bytes, uint64_t used_messages);
 void lmtp_session_delivery_done(struct lmtp_session *s, size_t index,
                                 enum lmtp_delivery_status status, const char *folder_used);
 

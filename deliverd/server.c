@@ -31,6 +31,14 @@
 
 #define MAX_UIDS 64
 
+/* Who may use the LMTP socket, and who may choose any sender on the submit socket. */
+struct uid_sets {
+	uid_t lmtp[MAX_UIDS];
+	size_t n_lmtp;
+	uid_t trusted[MAX_UIDS];
+	size_t n_trusted;
+};
+
 struct deliverd {
 	uv_loop_t *loop;
 	struct listener *lmtp;
@@ -42,10 +50,7 @@ struct deliverd {
 	char *hostname;
 	char *spool_dir;
 	struct lmtp_limits limits;
-	uid_t lmtp_uids[MAX_UIDS];
-	size_t n_lmtp_uids;
-	uid_t trusted_uids[MAX_UIDS];
-	size_t n_trusted_uids;
+	struct uid_sets uids;
 	bool shutting_down;
 	struct lmtp_conn *conns; /* open sessions, for shutdown */
 };
@@ -60,7 +65,8 @@ struct lmtp_conn {
 	struct buf *in; /* the conn's input buffer (seen in on_data) */
 	struct spool *spool;
 	struct userdb_lookup *lookup;
-	char *identity; /* submit socket, untrusted peer: the only sender allowed */
+	struct quota_job *quota_job; /* usage scan in the thread pool, at RCPT */
+	char *identity;              /* submit socket, untrusted peer: the only sender allowed */
 	char *refusal;
 	struct lmtp_conn *prev, *next;
 };
@@ -89,6 +95,43 @@ static void be_resume(void *ctx)
 		conn_resume_read(lc->conn);
 }
 
+/* The quota check at RCPT needs the mailbox's usage: a directory scan, so it runs on
+ * the thread pool like the deliveries. */
+struct quota_job {
+	uv_work_t req;
+	struct lmtp_conn *lc; /* NULL once the lookup was aborted */
+	char *home;
+	uint64_t quota_bytes, quota_messages;
+	uint64_t used_bytes, used_messages;
+};
+
+static void on_quota_work(uv_work_t *req)
+{
+	struct quota_job *j = req->data;
+	deliver_quota_usage(j->home, &j->used_bytes, &j->used_messages);
+}
+
+static void on_quota_done(uv_work_t *req, int status)
+{
+	(void)status;
+	struct quota_job *j = req->data;
+	struct lmtp_conn *lc = j->lc;
+	if (lc != NULL) {
+		lc->quota_job = NULL;
+		lmtp_session_lookup_done_usage(lc->s, LMTP_LOOKUP_FOUND, j->home, j->quota_bytes,
+		                               j->quota_messages, j->used_bytes, j->used_messages);
+	}
+	free(j->home);
+	free(j);
+}
+
+static bool home_is_plain(const char *home)
+{
+	return home != NULL && home[0] == '/' && strstr(home, "/../") == NULL &&
+	       strstr(home, "/./") == NULL && strchr(home, '\n') == NULL &&
+	       (strlen(home) < 3 || strcmp(home + strlen(home) - 3, "/..") != 0);
+}
+
 static void on_userdb(enum userdb_result result, const struct userdb_reply *reply, void *context)
 {
 	struct lmtp_conn *lc = context;
@@ -96,14 +139,25 @@ static void on_userdb(enum userdb_result result, const struct userdb_reply *repl
 	switch (result) {
 	case USERDB_FOUND:
 		/* Re-check what authd says: the home must be an absolute, plain path. */
-		if (reply->home == NULL || reply->home[0] != '/' || strstr(reply->home, "/../") ||
-		    strstr(reply->home, "/./") || strchr(reply->home, '\n') != NULL) {
+		if (!home_is_plain(reply->home)) {
 			log_warn("userdb: unusable home for %s", reply->user ? reply->user : "?");
 			lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_TEMPFAIL, NULL, 0, 0);
 			return;
 		}
-		lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_FOUND, reply->home, reply->quota_bytes,
-		                         reply->quota_messages);
+		if (reply->quota_bytes == 0 && reply->quota_messages == 0) {
+			lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_FOUND, reply->home, 0, 0);
+			return;
+		}
+		struct quota_job *j = xcalloc(1, sizeof(*j));
+		j->req.data = j;
+		j->lc = lc;
+		j->home = xstrdup(reply->home);
+		j->quota_bytes = reply->quota_bytes;
+		j->quota_messages = reply->quota_messages;
+		lc->quota_job = j;
+		int r = uv_queue_work(D.loop, &j->req, on_quota_work, on_quota_done);
+		if (r < 0)
+			log_panic("uv_queue_work: %s", uv_strerror(r));
 		return;
 	case USERDB_NOTFOUND:
 		lmtp_session_lookup_done(lc->s, LMTP_LOOKUP_NOTFOUND, NULL, 0, 0);
@@ -129,6 +183,11 @@ static void be_lookup_abort(void *ctx, struct lmtp_session *s)
 	struct lmtp_conn *lc = ctx;
 	if (lc->lookup != NULL)
 		userdb_lookup_abort(&lc->lookup);
+	/* A running usage scan finishes on its own; its result is dropped. */
+	if (lc->quota_job != NULL) {
+		lc->quota_job->lc = NULL;
+		lc->quota_job = NULL;
+	}
 }
 
 static int be_spool_begin(void *ctx, char **error_r)
@@ -195,7 +254,7 @@ static void on_open(struct conn *c)
 	gid_t gid;
 	pid_t pid;
 	if (conn_peer_cred(c, &uid, &gid, &pid) < 0 ||
-	    (!submit && !uid_in(D.lmtp_uids, D.n_lmtp_uids, uid))) {
+	    (!submit && !uid_in(D.uids.lmtp, D.uids.n_lmtp, uid))) {
 		log_warn("lmtp: connection from uid %ld refused (not in lmtp_allowed_users)",
 		         (long)(int)uid);
 		conn_write_str(c, "421 4.7.0 Access denied\r\n");
@@ -204,7 +263,7 @@ static void on_open(struct conn *c)
 	}
 	struct lmtp_conn *lc = xcalloc(1, sizeof(*lc));
 	lc->conn = c;
-	if (submit && !uid_in(D.trusted_uids, D.n_trusted_uids, uid)) {
+	if (submit && !uid_in(D.uids.trusted, D.uids.n_trusted, uid)) {
 		struct passwd *pw = getpwuid(uid);
 		const char *dom = D.n_domains > 0 ? D.domains[0] : D.hostname;
 		lc->identity = pw != NULL ? xasprintf("%s@%s", pw->pw_name, dom)
@@ -286,6 +345,9 @@ static void on_close(struct conn *c)
 		lc->next->prev = lc->prev;
 	/* Frees lc through be_destroyed, now or after a running delivery. */
 	lmtp_session_close(lc->s);
+	/* The userdb client goes last: a session waiting on a lookup aborts it above. */
+	if (D.shutting_down && D.conns == NULL && D.userdb != NULL)
+		userdb_client_free(&D.userdb);
 }
 
 static const struct conn_ops lmtp_ops = {
@@ -300,6 +362,14 @@ static const struct conn_ops lmtp_ops = {
 
 static int add_user_uid(uid_t *uids, size_t *n, const char *name, bool must_exist, char **error_r)
 {
+	/* A name, or a numeric uid (as authd's userdb_allowed_users takes). */
+	char *end = NULL;
+	unsigned long num = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && end != NULL && *end == '\0') {
+		if (*n < MAX_UIDS && !uid_in(uids, *n, (uid_t)num))
+			uids[(*n)++] = (uid_t)num;
+		return 0;
+	}
 	struct passwd *pw = getpwnam(name);
 	if (pw == NULL) {
 		if (!must_exist)
@@ -374,23 +444,24 @@ static void apply_config(const struct config *cfg, const struct recipient_maps *
 	D.limits.max_errors = (unsigned)config_int(cfg, "deliverd", "max_errors");
 }
 
-static int setup_uids(const struct config *cfg, char **error_r)
+/* Builds the uid sets from cfg; D is changed only by the caller, on success. */
+static int load_uids(const struct config *cfg, struct uid_sets *u, char **error_r)
 {
-	D.n_lmtp_uids = D.n_trusted_uids = 0;
-	D.lmtp_uids[D.n_lmtp_uids++] = 0;
-	D.lmtp_uids[D.n_lmtp_uids++] = own_uid(cfg);
-	D.trusted_uids[D.n_trusted_uids++] = own_uid(cfg);
-	if (add_user_uid(D.lmtp_uids, &D.n_lmtp_uids, config_str(cfg, "global", "default_user"),
-	                 false, error_r) < 0)
+	memset(u, 0, sizeof(*u));
+	u->lmtp[u->n_lmtp++] = 0;
+	u->lmtp[u->n_lmtp++] = own_uid(cfg);
+	u->trusted[u->n_trusted++] = own_uid(cfg);
+	if (add_user_uid(u->lmtp, &u->n_lmtp, config_str(cfg, "global", "default_user"), false,
+	                 error_r) < 0)
 		return -1;
 	size_t n = 0;
 	const char *const *list = config_list(cfg, "deliverd", "lmtp_allowed_users", &n);
 	for (size_t i = 0; i < n; i++)
-		if (add_user_uid(D.lmtp_uids, &D.n_lmtp_uids, list[i], true, error_r) < 0)
+		if (add_user_uid(u->lmtp, &u->n_lmtp, list[i], true, error_r) < 0)
 			return -1;
 	list = config_list(cfg, "deliverd", "trusted_users", &n);
 	for (size_t i = 0; i < n; i++)
-		if (add_user_uid(D.trusted_uids, &D.n_trusted_uids, list[i], true, error_r) < 0)
+		if (add_user_uid(u->trusted, &u->n_trusted, list[i], true, error_r) < 0)
 			return -1;
 	return 0;
 }
@@ -459,7 +530,7 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 	if (load_maps(cfg, &maps, error_r) < 0)
 		return -1;
 	apply_config(cfg, &maps);
-	if (setup_uids(cfg, error_r) < 0)
+	if (load_uids(cfg, &D.uids, error_r) < 0)
 		return -1;
 	D.spool_dir = xstrdup(config_str(cfg, "deliverd", "spool_dir"));
 	if (make_spool_dir(cfg, D.spool_dir, error_r) < 0)
@@ -484,13 +555,18 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 
 static int on_reload(const struct config *cfg, char **error_r)
 {
+	/* Everything is checked before anything changes: a bad new config keeps the old. */
+	struct uid_sets uids;
+	if (load_uids(cfg, &uids, error_r) < 0)
+		return -1;
 	struct recipient_maps maps;
 	if (load_maps(cfg, &maps, error_r) < 0)
 		return -1;
 	/* Sessions keep a pointer to D.maps; the tables inside are swapped here, between
 	 * commands, on the loop thread. */
 	apply_config(cfg, &maps);
-	return setup_uids(cfg, error_r);
+	D.uids = uids;
+	return 0;
 }
 
 static void on_shutdown(void)
@@ -506,7 +582,8 @@ static void on_shutdown(void)
 			conn_close(lc->conn);
 		}
 	}
-	if (D.userdb != NULL)
+	/* Sessions still open may need the userdb until they end (on_close frees it). */
+	if (D.conns == NULL && D.userdb != NULL)
 		userdb_client_free(&D.userdb);
 	relay_shutdown();
 }

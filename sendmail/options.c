@@ -93,8 +93,10 @@ static bool user_in_list(const struct config *cfg, const char *section, const ch
 {
 	size_t n = 0;
 	const char *const *list = config_list(cfg, section, key, &n);
+	char uid[32];
+	snprintf(uid, sizeof(uid), "%lu", (unsigned long)getuid());
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(list[i], user) == 0)
+		if (strcmp(list[i], user) == 0 || strcmp(list[i], uid) == 0)
 			return true;
 	return false;
 }

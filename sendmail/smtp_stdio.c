@@ -25,7 +25,6 @@ struct smtp_state {
 	const struct config *cfg;
 	struct sendmail_identity id;
 	FILE *in, *out;
-	bool greeted;
 	struct submit_tx tx;
 	bool in_tx;
 	char **rcpts;
@@ -212,6 +211,48 @@ static void cmd_data(struct smtp_state *st)
 	tx_reset(st);
 }
 
+/* Runs one command line; returns true on QUIT. */
+static bool smtp_command(struct smtp_state *st, char *line, unsigned *errors)
+{
+	char *arg = line;
+	while (*arg != '\0' && *arg != ' ')
+		arg++;
+	size_t n = (size_t)(arg - line);
+	if (*arg == ' ')
+		arg++;
+	if (n != 4) {
+		reply(st, "502 5.5.2 Error: command not recognized");
+		(*errors)++;
+	} else if (strncasecmp(line, "EHLO", 4) == 0) {
+		char *r =
+		    xasprintf("250-%s\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES", st->id.hostname);
+		reply(st, r);
+		free(r);
+	} else if (strncasecmp(line, "HELO", 4) == 0) {
+		char *r = xasprintf("250 %s", st->id.hostname);
+		reply(st, r);
+		free(r);
+	} else if (strncasecmp(line, "MAIL", 4) == 0 && strncasecmp(arg, "FROM:", 5) == 0) {
+		cmd_mail(st, arg + 5);
+	} else if (strncasecmp(line, "RCPT", 4) == 0 && strncasecmp(arg, "TO:", 3) == 0) {
+		cmd_rcpt(st, arg + 3);
+	} else if (strncasecmp(line, "DATA", 4) == 0) {
+		cmd_data(st);
+	} else if (strncasecmp(line, "RSET", 4) == 0) {
+		tx_reset(st);
+		reply(st, "250 2.0.0 Ok");
+	} else if (strncasecmp(line, "NOOP", 4) == 0) {
+		reply(st, "250 2.0.0 Ok");
+	} else if (strncasecmp(line, "QUIT", 4) == 0) {
+		reply(st, "221 2.0.0 Bye");
+		return true;
+	} else {
+		reply(st, "502 5.5.2 Error: command not recognized");
+		(*errors)++;
+	}
+	return false;
+}
+
 int sendmail_smtp(const struct config *cfg, const struct sendmail_opts *o, FILE *in, FILE *out)
 {
 	(void)o;
@@ -220,7 +261,9 @@ int sendmail_smtp(const struct config *cfg, const struct sendmail_opts *o, FILE 
 	char *greet = xasprintf("220 %s ESMTP tern sendmail", st.id.hostname);
 	reply(&st, greet);
 	free(greet);
-	for (unsigned errors = 0; errors < 20;) {
+	unsigned errors = 0;
+	bool quit = false;
+	while (!quit && errors < 20) {
 		bool too_long;
 		char *line = read_line(in, &too_long);
 		if (line == NULL)
@@ -228,50 +271,13 @@ int sendmail_smtp(const struct config *cfg, const struct sendmail_opts *o, FILE 
 		if (too_long) {
 			reply(&st, "500 5.5.2 Error: line too long");
 			errors++;
-			free(line);
-			continue;
-		}
-		char *arg = line;
-		while (*arg != '\0' && *arg != ' ')
-			arg++;
-		size_t n = (size_t)(arg - line);
-		if (*arg == ' ')
-			arg++;
-		bool quit = false;
-		if (n == 4 &&
-		    (strncasecmp(line, "HELO", 4) == 0 || strncasecmp(line, "EHLO", 4) == 0)) {
-			char *r =
-			    strncasecmp(line, "EHLO", 4) == 0
-			        ? xasprintf("250-%s\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES",
-			                    st.id.hostname)
-			        : xasprintf("250 %s", st.id.hostname);
-			reply(&st, r);
-			free(r);
-			st.greeted = true;
-		} else if (n == 4 && strncasecmp(line, "MAIL", 4) == 0 &&
-		           strncasecmp(arg, "FROM:", 5) == 0) {
-			cmd_mail(&st, arg + 5);
-		} else if (n == 4 && strncasecmp(line, "RCPT", 4) == 0 &&
-		           strncasecmp(arg, "TO:", 3) == 0) {
-			cmd_rcpt(&st, arg + 3);
-		} else if (n == 4 && strncasecmp(line, "DATA", 4) == 0) {
-			cmd_data(&st);
-		} else if (n == 4 && strncasecmp(line, "RSET", 4) == 0) {
-			tx_reset(&st);
-			reply(&st, "250 2.0.0 Ok");
-		} else if (n == 4 && strncasecmp(line, "NOOP", 4) == 0) {
-			reply(&st, "250 2.0.0 Ok");
-		} else if (n == 4 && strncasecmp(line, "QUIT", 4) == 0) {
-			reply(&st, "221 2.0.0 Bye");
-			quit = true;
 		} else {
-			reply(&st, "502 5.5.2 Error: command not recognized");
-			errors++;
+			quit = smtp_command(&st, line, &errors);
 		}
 		free(line);
-		if (quit)
-			break;
 	}
+	if (errors >= 20)
+		reply(&st, "421 4.7.0 Error: too many errors");
 	tx_reset(&st);
 	sendmail_identity_free(&st.id);
 	return EX_OK;

@@ -144,7 +144,7 @@ int submit_exit_code(const struct submit_tx *tx)
 	if (tx->n_temp > 0)
 		return EX_TEMPFAIL;
 	if (tx->n_perm > 0)
-		return tx->n_ok > 0 ? EX_NOUSER : EX_NOUSER;
+		return EX_NOUSER; /* some or all recipients refused; the others have it */
 	return EX_OK;
 }
 
@@ -180,6 +180,34 @@ static int stream_body(struct submit_tx *tx, FILE *in, bool ignore_dots)
 	if (!at_start && submit_write(tx, "\r\n", 2) < 0)
 		return -1;
 	return 0;
+}
+
+/* DATA, the header block, the rest of stdin, the end; returns the exit code. */
+static int send_content(struct submit_tx *tx, struct header_block *h, FILE *in, bool ignore_dots)
+{
+	int r = submit_data(tx);
+	for (size_t i = 0; i < h->n && r == 0; i++) {
+		/* Continuation lines inside a field are already CRLF-joined. */
+		r = write_line(tx, h->lines[i], strlen(h->lines[i]), true);
+		if (r == 0)
+			r = submit_write(tx, "\r\n", 2);
+	}
+	if (r == 0)
+		r = submit_write(tx, "\r\n", 2);
+	if (r == 0 && h->first_body_line != NULL) {
+		r = write_line(tx, h->first_body_line, strlen(h->first_body_line), true);
+		if (r == 0)
+			r = submit_write(tx, "\r\n", 2);
+	}
+	if (r == 0 && !h->eof)
+		r = stream_body(tx, in, ignore_dots);
+	if (r == 0)
+		r = submit_finish(tx, stderr);
+	if (r < 0) {
+		fprintf(stderr, "sendmail: fatal: %s\n", tx->error ? tx->error : "I/O error");
+		return EX_TEMPFAIL;
+	}
+	return submit_exit_code(tx);
 }
 
 static void qualify(char ***list, size_t n, const struct sendmail_identity *id)
@@ -273,32 +301,7 @@ int sendmail_submit(const struct config *cfg, const struct sendmail_opts *o, FIL
 		} else if (accepted == 0) {
 			rc = submit_exit_code(&tx);
 		} else {
-			int r = submit_data(&tx);
-			for (size_t i = 0; i < h.n && r == 0; i++) {
-				/* Continuation lines inside a field are already CRLF-joined. */
-				r = write_line(&tx, h.lines[i], strlen(h.lines[i]), true);
-				if (r == 0)
-					r = submit_write(&tx, "\r\n", 2);
-			}
-			if (r == 0)
-				r = submit_write(&tx, "\r\n", 2);
-			if (r == 0 && h.first_body_line != NULL) {
-				r = write_line(&tx, h.first_body_line, strlen(h.first_body_line),
-				               true);
-				if (r == 0)
-					r = submit_write(&tx, "\r\n", 2);
-			}
-			if (r == 0 && !h.eof)
-				r = stream_body(&tx, in, o->ignore_dots);
-			if (r == 0)
-				r = submit_finish(&tx, stderr);
-			if (r < 0) {
-				fprintf(stderr, "sendmail: fatal: %s\n",
-				        tx.error ? tx.error : "I/O");
-				rc = EX_TEMPFAIL;
-			} else {
-				rc = submit_exit_code(&tx);
-			}
+			rc = send_content(&tx, &h, in, o->ignore_dots);
 		}
 	}
 	free(mail_reply);

@@ -7,13 +7,14 @@ static const struct cfg_key deliverd_keys[] = {
     {"lmtp_socket", CFG_STRING, "$run_dir/lmtp", 0, 0, NULL, "LMTP socket"},
     {"max_message_size", CFG_SIZE, "50M", 1024, 2147483647LL, NULL, "largest message accepted"},
     {"lmtp_allowed_users", CFG_LIST, "", 0, 0, NULL,
-     "Unix users allowed on the LMTP socket besides root, deliverd's own user and "
+     "Unix users (names or uids) allowed on the LMTP socket besides root, deliverd's own user and "
      "default_user (SO_PEERCRED)"},
     {"submit_socket", CFG_STRING, "$run_dir/submit", 0, 0, NULL,
      "socket the sendmail command submits to (any local user; the sender is bound to the "
      "user unless trusted)"},
     {"trusted_users", CFG_LIST, "root", 0, 0, NULL,
-     "Unix users that may set any envelope sender (sendmail -f); deliverd's own user is "
+     "Unix users (names or uids) that may set any envelope sender (sendmail -f); deliverd's own "
+     "user is "
      "always trusted"},
     {"spool_dir", CFG_STRING, "$state_dir/spool", 0, 0, NULL,
      "where message bodies are spooled (unlinked files) while they arrive"},

@@ -134,13 +134,32 @@ static void test_copy_and_folders(void **state)
 	                 LMTP_DELIVERED);
 	assert_string_equal(folder, "INBOX");
 
-	/* Quota smaller than the message. */
+	/* Quota: the usage counts INBOX and the folders (4 copies so far, 1 in .Work). */
+	uint64_t used = 0, count = 0;
+	deliver_quota_usage(home, &used, &count);
+	assert_int_equal(count, 4);
+	assert_int_equal(used, 4 * want.len);
 	t.detail = NULL;
 	t.quota_bytes = 100;
 	assert_int_equal(deliver_one(spool_fd(sp), spool_size(sp), &t, &folder, &err),
 	                 LMTP_DELIVERY_OVERQUOTA);
 	free(err);
 	err = NULL;
+	/* Room for exactly one more copy: accepted, then the next one is over. */
+	t.quota_bytes = 5 * want.len;
+	assert_int_equal(deliver_one(spool_fd(sp), spool_size(sp), &t, &folder, &err),
+	                 LMTP_DELIVERED);
+	assert_int_equal(deliver_one(spool_fd(sp), spool_size(sp), &t, &folder, &err),
+	                 LMTP_DELIVERY_OVERQUOTA);
+	free(err);
+	err = NULL;
+	t.quota_bytes = 0;
+	t.quota_messages = 5;
+	assert_int_equal(deliver_one(spool_fd(sp), spool_size(sp), &t, &folder, &err),
+	                 LMTP_DELIVERY_OVERQUOTA);
+	free(err);
+	err = NULL;
+	t.quota_messages = 0;
 
 	/* A home that cannot be created (a file is in the way) is not delivered. */
 	char *blocker = xasprintf("%s/file", root);

@@ -109,7 +109,9 @@ class Env:
         self.logs.append(log)
         self.deliverd = subprocess.Popen([str(DELIVERD), "-c", str(self.conf)], stdout=log,
                                          stderr=log)
+        # Both listeners: the sendmail tests use the submit socket.
         wait_for_socket(self.lmtp, self.deliverd)
+        wait_for_socket(self.submit, self.deliverd)
 
     def start(self):
         self.start_authd()

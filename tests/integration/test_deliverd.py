@@ -4,6 +4,7 @@ a full disk (root only); SIGKILL during a stream of deliveries."""
 import os
 import random
 import shutil
+import signal
 import smtplib
 import socket
 import subprocess
@@ -187,7 +188,21 @@ def test_quota(env):
     c.docmd("RSET")
     _, data = transaction(c, "s@remote.test", ["small@example.test"], b"y" * 300 + b"\r\n")
     assert data[0][1][0] == 552 and b"5.2.2" in data[0][1][1]
+    # 200-byte quota: the first small message fits, the second would pass the quota.
+    _, data = transaction(c, "s@remote.test", ["small@example.test"], b"z" * 48 + b"\r\n")
+    assert data[0][1][0] == 250
+    _, data = transaction(c, "s@remote.test", ["small@example.test"], b"z" * 48 + b"\r\n")
+    assert data[0][1][0] == 552 and b"5.2.2" in data[0][1][1]
+    # At RCPT the usage counts too: less is left than the declared SIZE.
+    c.docmd("MAIL FROM:<s@remote.test> SIZE=150")
+    code, msg = c.docmd("RCPT TO:<small@example.test>")
+    assert code == 552 and b"5.2.2" in msg
+    c.docmd("RSET")
+    c.docmd("MAIL FROM:<s@remote.test> SIZE=10")
+    assert c.docmd("RCPT TO:<small@example.test>")[0] == 250
     c.quit()
+    assert len(env.messages("small@example.test")) == 1
+    assert "status=bounced (Mailbox full)" in env.log_text()
 
 
 def test_peer_uid_refused(env):
@@ -299,3 +314,54 @@ def test_sigkill_during_deliveries_loses_nothing_acknowledged(tmp_path):
             if rr == r:
                 assert ids.get(mid) == 1, (mid, r, ids.get(mid))
     e.cleanup()
+
+
+def test_pflogsumm_reads_the_log(env):
+    from deliverd_harness import SOURCE
+    r = subprocess.run([str(SOURCE / "scripts" / "deps"), "pflogsumm"], capture_output=True,
+                       text=True, timeout=600, check=False)
+    if r.returncode != 0 or shutil.which("pflogsumm") is None:
+        pytest.skip(f"pflogsumm not installable: {r.stderr[-300:]}")
+    c = lmtp(env)
+    for _ in range(3):
+        transaction(c, "a@remote.test", ["alice@example.test", "bob@example.test",
+                                         "nobody@example.test"], b"Subject: x\r\n\r\nhi\r\n")
+    c.quit()
+    env.stop()
+    r = subprocess.run(["pflogsumm", "--syslog_name=tern", str(env.tmp / "deliverd.log")],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    lines = [l.split() for l in r.stdout.splitlines()]
+    assert ["6", "delivered"] in lines, r.stdout[:800]
+    assert ["2", "recipients"] in lines, r.stdout[:800]
+
+
+def test_sighup_reloads_alias_maps(env):
+    c = lmtp(env)
+    c.docmd("MAIL FROM:<s@remote.test>")
+    assert c.docmd("RCPT TO:<sales@example.test>")[0] == 550
+    c.quit()
+    (env.tmp / "virtual").write_text("sales@example.test: carol@example.test\n")
+    env.deliverd.send_signal(signal.SIGHUP)
+    for _ in range(100):  # bounded: the reload happens on the loop, soon after the signal
+        if "reloaded" in env.log_text():
+            break
+        time.sleep(0.05)
+    c = lmtp(env)
+    _, data = transaction(c, "s@remote.test", ["sales@example.test"], b"to sales\r\n")
+    assert data[0][1][0] == 250
+    c.quit()
+    assert env.messages("carol@example.test")[0].endswith(b"to sales\r\n")
+    # A broken map on reload keeps the old one.
+    (env.tmp / "virtual").write_text("broken line without colon\n")
+    env.deliverd.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if "keeping" in env.log_text() or "failed" in env.log_text():
+            break
+        time.sleep(0.05)
+    c = lmtp(env)
+    c.docmd("MAIL FROM:<s@remote.test>")
+    code = c.docmd("RCPT TO:<sales@example.test>")[0]
+    c.quit()
+    assert code == 250
+    assert env.deliverd.poll() is None
