@@ -608,8 +608,8 @@ def test_connection_reuse_and_mx_order(env):
     assert "relay=mx2.other.test" not in log
 
 
-def make_cert(tmp_path):
-    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+def make_cert(tmp_path, name="server"):
+    key, crt = tmp_path / f"{name}.key", tmp_path / f"{name}.crt"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                     str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=mx.bob.test"],
                    check=True, capture_output=True, timeout=60)
@@ -890,7 +890,8 @@ def test_delay_warning_then_expiry_bounce(env):
 def test_relayhost_certificate_not_trusted_defers(env, tmp_path, droot):
     make, serve = env
     srv = serve(tls_files=make_cert(tmp_path))
-    other_ca, _ = make_cert(droot)  # a different self-signed certificate as the only CA
+    # A different self-signed certificate as the only CA.
+    other_ca, _ = make_cert(droot, "other")
     d = make(srv, f"relayhost = [127.0.0.1]:{srv.port}\nrelayhost_tls = encrypt\n"
                   f"smtp_tls_ca_file = {other_ca}")
     d.start()
