@@ -62,8 +62,10 @@ class Site:
         os.chmod(self.dir, 0o755)
         # devstack makes the CA, certificate, system users and passwords; its config is
         # then rewritten for this site (domain, listeners on the namespace's addresses).
-        sh(SOURCE / "scripts" / "devstack", "start", "--dir", self.dir, "--port-base", "40000",
-           "--build", BUILD)
+        # The generating start runs briefly in the root namespace: a free port base there.
+        from ternstack import _free_port_base
+        sh(SOURCE / "scripts" / "devstack", "start", "--dir", self.dir, "--port-base",
+           _free_port_base(), "--build", BUILD)
         sh(SOURCE / "scripts" / "devstack", "stop", "--dir", self.dir)
         state = json.loads((self.dir / "devstack.json").read_text())
         self.password = state["users"][user]
