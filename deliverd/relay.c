@@ -265,9 +265,8 @@ static void log_rcpt(const struct queue_msg *m, const struct queue_rcpt *r, cons
 	buf_init(&why, 0);
 	log_sanitize(&to, r->address, strlen(r->address), 256);
 	log_sanitize(&why, diag, strlen(diag), 512);
-	log_info("%s: to=<%s>, relay=%s, delay=%.2f, tries=%u, dsn=%s, status=%s (%s)", m->qid,
-	         buf_cstr(&to), relay_desc, delay_s(m, now_ms()), r->tries, dsn, status,
-	         buf_cstr(&why));
+	log_info("%s: to=<%s>, relay=%s, delay=%.2f, dsn=%s, status=%s (%s)", m->qid, buf_cstr(&to),
+	         relay_desc, delay_s(m, now_ms()), dsn, status, buf_cstr(&why));
 	buf_free(&to);
 	buf_free(&why);
 }
