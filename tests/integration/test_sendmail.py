@@ -125,11 +125,16 @@ def test_bs_session(env):
 def test_mailq_and_newaliases(env):
     r = env.sendmail("-bp")
     assert r.returncode == EX_OK and r.stdout == b"Mail queue is empty\n"
-    q = env.state / "queue"
-    q.mkdir()
-    (q / "A1").write_bytes(b"x" * 3000)
+    # A message in deliverd's outbound queue (format: deliverd/queue.h).
+    q = env.state / "queue" / "msg"
+    q.mkdir(parents=True, exist_ok=True)
+    body = b"x" * 3000
+    head = ("TERNQ 1\nqid 0000000000000A01\narrival 1\nsender s@example.test\nenvid -\n"
+            "ret -\nflags ---\nrcpt 0 r@remote.test -\nsize %020d\nend\n" % len(body))
+    (q / "0000000000000A01").write_bytes(head.encode() + body)
     r = env.sendmail("-bp")
-    assert r.stdout == b"-- 3 Kbytes in 1 Request.\n"
+    assert r.stdout.endswith(b"-- 3 Kbytes in 1 Request.\n"), r.stdout
+    assert b"0000000000000A01" in r.stdout and b"r@remote.test" in r.stdout
     r = env.sendmail("-bi")
     assert r.returncode == EX_OK, r.stderr
     assert b"2 aliases" in r.stdout
