@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -98,6 +99,22 @@ def test_unknown_recipient_and_deliverd_down(env):
     r = env.sendmail(input_bytes=b"Subject: x\n\nx\n")
     assert r.returncode == EX_USAGE
     env.kill_deliverd()
+    # deliverd down: the message waits in the maildrop (never lost, never a failure for
+    # cron), and goes to the mailbox once deliverd runs again.
+    r = env.sendmail("alice@example.test", input_bytes=b"Subject: while down\n\nkept\n")
+    assert r.returncode == EX_OK, r.stderr
+    assert b"maildrop" in r.stderr
+    assert env.messages("alice@example.test") == []
+    env.start_deliverd()
+    deadline = time.time() + 20
+    while not env.messages("alice@example.test") and time.time() < deadline:
+        time.sleep(0.2)
+    msgs = env.messages("alice@example.test")
+    assert len(msgs) == 1 and b"\r\nSubject: while down\r\n" in msgs[0]
+    assert msgs[0].endswith(b"\r\n\r\nkept\r\n") or msgs[0].endswith(b"\r\nkept\r\n")
+    # No maildrop either: a temporary failure, the caller keeps the message.
+    env.kill_deliverd()
+    shutil.rmtree(env.state / "maildrop")
     r = env.sendmail("alice@example.test", input_bytes=b"Subject: x\n\nx\n")
     assert r.returncode == EX_TEMPFAIL
 
