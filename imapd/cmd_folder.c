@@ -7,6 +7,8 @@
 #include "imap_commands.h"
 #include "store/folder.h"
 #include "store/folder_name.h"
+#include "store/mailbox.h"
+#include "imap_mailbox.h"
 #include "store/subscriptions.h"
 
 /* The mailbox argument at index i, or NULL after replying BAD. */
@@ -57,9 +59,24 @@ static bool name_valid(struct imap_session *s, const char *name)
 	return ret == 0;
 }
 
+/* Special use follows the name here: a USE list can only repeat what the name means. */
+static bool use_matches(const char *name, const struct imap_arg *use)
+{
+	const char *mine = folder_special_use(name);
+	if (use->count == 0)
+		return true;
+	return use->count == 1 && mine != NULL && imap_arg_atom_is(&use->list[0], mine);
+}
+
 enum imap_cmd_result cmd_create(struct imap_session *s, const struct imap_command *cmd)
 {
-	const char *arg = mailbox_arg(s, cmd, 1, 0);
+	/* RFC 6154 3: CREATE name (USE (\\Sent)). */
+	const struct imap_arg *use = NULL;
+	if (cmd->count == 2 && cmd->args[1].type == IMAP_ARG_LIST && cmd->args[1].count == 2 &&
+	    imap_arg_atom_is(&cmd->args[1].list[0], "USE") &&
+	    cmd->args[1].list[1].type == IMAP_ARG_LIST)
+		use = &cmd->args[1].list[1];
+	const char *arg = mailbox_arg(s, cmd, use != NULL ? 2 : 1, 0);
 	if (arg == NULL)
 		return IMAP_CMD_DONE;
 	/* RFC 3501 6.3.3: a trailing separator only says the client means to add children. */
@@ -67,7 +84,11 @@ enum imap_cmd_result cmd_create(struct imap_session *s, const struct imap_comman
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == FOLDER_SEPARATOR)
 		name[len - 1] = '\0';
-	if (folder_name_is_inbox(name))
+	if (use != NULL && !use_matches(name, use))
+		imap_session_tagged(s, "NO",
+		                    "[USEATTR] Special-use folders are known by their "
+		                    "names (Sent, Drafts, Trash, Junk, Archive).");
+	else if (folder_name_is_inbox(name))
 		imap_session_tagged(s, "NO", "[ALREADYEXISTS] INBOX always exists.");
 	else if (name_valid(s, name))
 		reply_store(s, folder_create(s->home, name), "Create completed.");
@@ -93,6 +114,40 @@ enum imap_cmd_result cmd_delete(struct imap_session *s, const struct imap_comman
 	return IMAP_CMD_DONE;
 }
 
+/*
+ * RFC 3501 6.3.5: renaming INBOX moves all its messages into the new mailbox and leaves
+ * INBOX empty (it always exists). Each move is a copy then an expunge, so a crash in
+ * between leaves a duplicate, never a loss.
+ */
+static enum store_error rename_inbox(struct imap_session *s, const char *to)
+{
+	enum store_error err = folder_create(s->home, to);
+	if (err != STORE_OK)
+		return err;
+	char *src_path = folder_path(s->home, "INBOX"), *dst_path = folder_path(s->home, to);
+	struct store_mailbox *src = NULL, *dst = NULL;
+	const char *error;
+	err = store_mailbox_open(src_path, &src, &error);
+	if (err == STORE_OK)
+		err = store_mailbox_open(dst_path, &dst, &error);
+	/* Moving from the highest sequence number down keeps the lower ones valid. */
+	for (size_t seq = err == STORE_OK ? store_mailbox_count(src) : 0;
+	     seq > 0 && err == STORE_OK; seq--) {
+		uint32_t new_uid;
+		err = store_mailbox_move(src, store_mailbox_msg(src, seq)->uid, dst, &new_uid);
+		if (err == STORE_ENOENT)
+			err = STORE_OK; /* expunged meanwhile */
+	}
+	store_mailbox_close(&dst);
+	store_mailbox_close(&src);
+	free(src_path);
+	free(dst_path);
+	/* The selected INBOX learns of the expunges at its next sync. */
+	if (s->sel != NULL)
+		imap_mailbox_report_changes(s, true);
+	return err;
+}
+
 enum imap_cmd_result cmd_rename(struct imap_session *s, const struct imap_command *cmd)
 {
 	const char *from = mailbox_arg(s, cmd, 2, 0);
@@ -100,8 +155,8 @@ enum imap_cmd_result cmd_rename(struct imap_session *s, const struct imap_comman
 	if (to == NULL)
 		return IMAP_CMD_DONE;
 	if (folder_name_is_inbox(from)) {
-		/* RFC 3501 6.3.5: renaming INBOX moves its messages; that needs the index. */
-		imap_session_tagged(s, "NO", "[CANNOT] Renaming INBOX is not supported yet.");
+		if (name_valid(s, to))
+			reply_store(s, rename_inbox(s, to), "Rename completed.");
 		return IMAP_CMD_DONE;
 	}
 	if (!name_valid(s, from) || !name_valid(s, to))

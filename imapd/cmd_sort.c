@@ -242,7 +242,7 @@ static struct imap_arg *with_charset(const struct imap_arg *args, size_t count)
 /* The messages matching "<charset> <search keys>" (SORT and THREAD put the charset first);
  * NULL after replying BAD/NO. */
 static struct sort_entry *collect_matches(struct imap_session *s, const struct imap_arg *args,
-					  size_t count, size_t *n_r)
+                                          size_t count, size_t *n_r)
 {
 	struct imap_arg *search_args = with_charset(args, count);
 	int err;

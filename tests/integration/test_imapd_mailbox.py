@@ -372,3 +372,32 @@ def test_condstore(stack):
     typ, data = imap.search(None, "MODSEQ", str(modseq))
     assert typ == "OK" and b"(MODSEQ" in data[0], data
     imap.logout()
+
+
+def test_rename_inbox_moves_its_messages(stack):
+    imap = login(stack, "bob")
+    drop_message(stack.maildir("bob"), "to be moved by rename")
+    typ, data = imap.status("INBOX", "(MESSAGES)")
+    count = int(re.search(rb"MESSAGES (\d+)", data[0]).group(1))
+    assert count >= 1
+    assert imap.rename("INBOX", "Old-Inbox")[0] == "OK"
+    typ, data = imap.status("INBOX", "(MESSAGES)")
+    assert b"MESSAGES 0" in data[0]
+    typ, data = imap.status("Old-Inbox", "(MESSAGES)")
+    assert b"MESSAGES %d" % count in data[0]
+    imap.select("Old-Inbox")
+    typ, data = imap.search(None, "SUBJECT", "rename")
+    assert data[0] != b""
+    imap.logout()
+
+
+def test_create_special_use(stack):
+    imap = login(stack, "alice")
+    imap.delete("Archive")
+    typ, data = imap._simple_command("CREATE", "Archive", "(USE (\\Archive))")
+    assert typ == "OK", data
+    typ, data = imap._simple_command("CREATE", "Stuff", "(USE (\\Sent))")
+    assert typ == "NO" and b"USEATTR" in data[0]
+    typ, data = imap.list('""', "Archive")
+    assert b"\\Archive" in data[0]
+    imap.logout()
