@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/buf.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "imap_commands.h"
 #include "imap_mailbox.h"
@@ -18,8 +19,10 @@ static void reply_select_error(struct imap_session *s, enum store_error err, con
 		imap_session_tagged(s, "NO", "[NONEXISTENT] Mailbox doesn't exist.");
 	else if (err == STORE_EINVAL)
 		imap_session_tagged(s, "NO", "[CANNOT] %s.", error);
-	else
+	else {
+		log_warn("imap(%s): cannot open a mailbox: %s", s->user, error);
 		imap_session_tagged(s, "NO", "[SERVERBUG] Could not open the mailbox.");
+	}
 }
 
 static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,

@@ -67,7 +67,25 @@ static char *decoded(const char *raw)
 	return buf_steal(&out);
 }
 
-static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t seq)
+/* Which values entry_fill computes: a bit per sort key, plus the thread ids. */
+#define NEED_KEY(k) (1u << (k))
+#define NEED_IDS (1u << 16)
+
+/* One cached header field of message seq, decoded later as needed (caller frees). */
+static char *cached_field(struct store_mailbox *box, size_t seq, enum mime_field field)
+{
+	struct buf v;
+	bool present = false;
+	buf_init(&v, 0);
+	if (store_mailbox_cache_field(box, seq, field, &v, &present) != STORE_OK || !present) {
+		buf_free(&v);
+		return NULL;
+	}
+	return buf_steal(&v);
+}
+
+/* Fills the keys of `need` only: a SORT by date must not decode every subject. */
+static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t seq, unsigned need)
 {
 	const struct store_msg *m = store_mailbox_msg(box, seq);
 	memset(e, 0, sizeof(*e));
@@ -75,22 +93,25 @@ static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t s
 	e->uid = m->uid;
 	e->arrival = m->idate;
 	e->size = m->vsize;
-	struct store_cache c;
-	if (store_mailbox_cache(box, seq, &c) != STORE_OK)
-		memset(&c, 0, sizeof(c));
-	const char *date = c.fields[MIME_FIELD_DATE];
-	e->date = date != NULL ? imap_rfc822_date_parse(date) : -1;
-	if (e->date == -1)
-		e->date = m->idate; /* RFC 5256: no usable Date: -> internal date */
-
-	char *subject = decoded(c.fields[MIME_FIELD_SUBJECT]);
-	struct buf base;
-	buf_init(&base, 0);
-	imap_base_subject(subject, &base);
-	e->is_reply = strcmp(buf_cstr(&base), subject) != 0 && subject[0] != '\0';
-	e->text[SORT_SUBJECT] = folded(buf_cstr(&base));
-	buf_free(&base);
-	free(subject);
+	if (need & NEED_KEY(SORT_DATE)) {
+		char *date = cached_field(box, seq, MIME_FIELD_DATE);
+		e->date = date != NULL ? imap_rfc822_date_parse(date) : -1;
+		if (e->date == -1)
+			e->date = m->idate; /* RFC 5256: no usable Date: -> internal date */
+		free(date);
+	}
+	if (need & NEED_KEY(SORT_SUBJECT)) {
+		char *raw = cached_field(box, seq, MIME_FIELD_SUBJECT);
+		char *subject = decoded(raw);
+		struct buf base;
+		buf_init(&base, 0);
+		imap_base_subject(subject, &base);
+		e->is_reply = strcmp(buf_cstr(&base), subject) != 0 && subject[0] != '\0';
+		e->text[SORT_SUBJECT] = folded(buf_cstr(&base));
+		buf_free(&base);
+		free(subject);
+		free(raw);
+	}
 
 	static const struct {
 		enum sort_key key;
@@ -102,29 +123,37 @@ static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t s
 	            {SORT_DISPLAYFROM, MIME_FIELD_FROM, true},
 	            {SORT_DISPLAYTO, MIME_FIELD_TO, true}};
 	for (size_t i = 0; i < sizeof(addr) / sizeof(addr[0]); i++) {
+		if (!(need & NEED_KEY(addr[i].key)))
+			continue;
 		struct buf v;
 		buf_init(&v, 0);
-		const char *raw = c.fields[addr[i].field];
+		char *raw = cached_field(box, seq, addr[i].field);
 		if (raw != NULL) {
 			if (addr[i].display)
 				imap_first_display(raw, &v);
 			else
 				imap_first_mailbox(raw, &v);
 		}
+		free(raw);
 		e->text[addr[i].key] = folded(buf_cstr(&v));
 		buf_free(&v);
 	}
+	if (!(need & NEED_IDS))
+		return;
 	char **ids;
-	size_t n = imap_msgid_list(c.fields[MIME_FIELD_MESSAGE_ID], &ids);
+	char *msgid = cached_field(box, seq, MIME_FIELD_MESSAGE_ID);
+	size_t n = imap_msgid_list(msgid, &ids);
+	free(msgid);
 	if (n > 0)
 		e->msgid = ids[0];
 	for (size_t i = 1; i < n; i++)
 		free(ids[i]);
 	free(ids);
-	const char *refs = c.fields[MIME_FIELD_REFERENCES];
-	e->n_refs =
-	    imap_msgid_list(refs != NULL ? refs : c.fields[MIME_FIELD_IN_REPLY_TO], &e->refs);
-	store_cache_free(&c);
+	char *refs = cached_field(box, seq, MIME_FIELD_REFERENCES);
+	if (refs == NULL)
+		refs = cached_field(box, seq, MIME_FIELD_IN_REPLY_TO);
+	e->n_refs = imap_msgid_list(refs, &e->refs);
+	free(refs);
 }
 
 static void entry_free(struct sort_entry *e)
@@ -167,7 +196,7 @@ static int cmp_entries(const void *x, const void *y)
 
 /* Runs the search program (args) and fills entries for the matches. */
 static struct sort_entry *collect(struct imap_session *s, const struct imap_arg *args, size_t count,
-                                  size_t *n_r, int *err_r, const char **error_r)
+                                  unsigned need, size_t *n_r, int *err_r, const char **error_r)
 {
 	struct search_program prog;
 	*n_r = 0;
@@ -185,7 +214,7 @@ static struct sort_entry *collect(struct imap_session *s, const struct imap_arg 
 	imap_search_free(&prog);
 	struct sort_entry *e = xreallocarray(NULL, n + 1, sizeof(*e));
 	for (size_t i = 0; i < n; i++)
-		entry_fill(s->sel->box, &e[i], seqs[i]);
+		entry_fill(s->sel->box, &e[i], seqs[i], need);
 	free(seqs);
 	*n_r = n;
 	return e;
@@ -242,12 +271,12 @@ static struct imap_arg *with_charset(const struct imap_arg *args, size_t count)
 /* The messages matching "<charset> <search keys>" (SORT and THREAD put the charset first);
  * NULL after replying BAD/NO. */
 static struct sort_entry *collect_matches(struct imap_session *s, const struct imap_arg *args,
-                                          size_t count, size_t *n_r)
+                                          size_t count, unsigned need, size_t *n_r)
 {
 	struct imap_arg *search_args = with_charset(args, count);
 	int err;
 	const char *error;
-	struct sort_entry *e = collect(s, search_args, count + 1, n_r, &err, &error);
+	struct sort_entry *e = collect(s, search_args, count + 1, need, n_r, &err, &error);
 	free(search_args);
 	if (err < 0) {
 		imap_session_tagged(s, err == -2 ? "NO" : "BAD", "%s", error);
@@ -266,8 +295,11 @@ enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg
 		imap_session_tagged(s, "BAD", "Invalid SORT arguments.");
 		return IMAP_CMD_DONE;
 	}
+	unsigned need = 0;
+	for (size_t i = 0; i < n_crit; i++)
+		need |= NEED_KEY(crit[i].key);
 	size_t n;
-	struct sort_entry *e = collect_matches(s, args + 1, count - 1, &n);
+	struct sort_entry *e = collect_matches(s, args + 1, count - 1, need, &n);
 	if (e == NULL) {
 		free(crit);
 		return IMAP_CMD_DONE;
@@ -278,6 +310,7 @@ enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg
 	struct buf line;
 	buf_init(&line, 0);
 	(void)buf_append_str(&line, "* SORT");
+	(void)buf_append(&line, "", 0);
 	for (size_t i = 0; i < n; i++) {
 		(void)buf_printf(&line, " %zu", uid ? (size_t)e[i].uid : e[i].seq);
 		entry_free(&e[i]);
@@ -541,7 +574,8 @@ enum imap_cmd_result imap_thread_run(struct imap_session *s, const struct imap_a
 		return IMAP_CMD_DONE;
 	}
 	size_t n;
-	struct sort_entry *e = collect_matches(s, args + 1, count - 1, &n);
+	unsigned need = NEED_KEY(SORT_DATE) | NEED_KEY(SORT_SUBJECT) | (refs ? NEED_IDS : 0);
+	struct sort_entry *e = collect_matches(s, args + 1, count - 1, need, &n);
 	if (e == NULL)
 		return IMAP_CMD_DONE;
 	struct thread_set t = {0};

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -192,6 +193,22 @@ static void daemon_load_config(struct daemon *d, bool explicit_path)
 		log_fatal("%s", error);
 }
 
+/*
+ * A daemon holding many connections (imapd: a socket plus the selected folder's
+ * directories) needs more than the soft default of 1024 descriptors: take the hard limit,
+ * which the admin (or systemd's LimitNOFILE) sets.
+ */
+static void daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("cannot raise the open file limit to %llu: %m",
+			         (unsigned long long)rl.rlim_max);
+	}
+}
+
 int daemon_main(int argc, char **argv, const struct daemon_hooks *hooks)
 {
 	struct daemon *d = &daemon_state;
@@ -214,6 +231,7 @@ int daemon_main(int argc, char **argv, const struct daemon_hooks *hooks)
 	/* A peer that vanishes mid-write must be an error code, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 
+	daemon_raise_nofile();
 	if (uv_loop_init(&d->loop) < 0)
 		log_fatal("cannot create the event loop");
 	char *error = NULL;

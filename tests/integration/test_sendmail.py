@@ -142,7 +142,9 @@ def test_bs_session(env):
 def test_mailq_and_newaliases(env):
     r = env.sendmail("-bp")
     assert r.returncode == EX_OK and r.stdout == b"Mail queue is empty\n"
-    # A message in deliverd's outbound queue (format: deliverd/queue.h).
+    # A message in deliverd's outbound queue (format: deliverd/queue.h). deliverd is
+    # stopped first: a running one would try to relay it at once and race the listing.
+    env.kill_deliverd()
     q = env.state / "queue" / "msg"
     q.mkdir(parents=True, exist_ok=True)
     body = b"x" * 3000
