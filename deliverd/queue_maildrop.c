@@ -2,6 +2,7 @@
 #include "queue_maildrop.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 struct maildrop_writer {
 	int dir_fd;
+	bool dir_path_only; /* opened with O_PATH: no directory fsync possible */
 	int fd;
 	char name[40];
 };
@@ -58,6 +60,12 @@ int maildrop_begin(const char *dir, const char *sender, const char *const *rcpts
 	struct maildrop_writer *w = xcalloc(1, sizeof(*w));
 	w->fd = -1;
 	w->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* Mode 1733: an ordinary user may create files but not read the directory, so it can
+	 * only be opened as a path (enough for openat/renameat, not for fsync; see commit). */
+	if (w->dir_fd < 0 && errno == EACCES) {
+		w->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		w->dir_path_only = true;
+	}
 	if (w->dir_fd < 0) {
 		*error_r = xasprintf("maildrop %s: %s", dir, strerror(errno));
 		maildrop_abort(w);
@@ -127,7 +135,12 @@ int maildrop_commit(struct maildrop_writer *w, char **error_r)
 		return -1;
 	}
 	w->fd = -1;
-	if (renameat(w->dir_fd, w->name, w->dir_fd, final) < 0 || fsync(w->dir_fd) < 0) {
+	/* The file itself is fsynced above. Only a writer allowed to read the directory
+	 * (root, deliverd's user) can fsync it; for an ordinary user the rename becomes
+	 * durable with the file system's next journal commit, and a crash in that window
+	 * (seconds) leaves the "t." name, which deliverd never sends. */
+	if (renameat(w->dir_fd, w->name, w->dir_fd, final) < 0 ||
+	    (!w->dir_path_only && fsync(w->dir_fd) < 0)) {
 		*error_r = xasprintf("maildrop commit: %s", strerror(errno));
 		unlinkat(w->dir_fd, w->name, 0);
 		maildrop_abort(w);

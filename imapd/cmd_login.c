@@ -94,7 +94,7 @@ static void on_auth(enum auth_result result, const char *data, void *context)
 	case AUTH_RESULT_FAIL:
 		s->auth_req = NULL;
 		s->auth_failures++;
-		login_log_failure(s, NULL, "auth failed");
+		login_log_failure(s, s->login_user, "auth failed");
 		imap_session_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 		break;
 	case AUTH_RESULT_TEMPFAIL:
@@ -150,6 +150,8 @@ enum imap_cmd_result cmd_login(struct imap_session *s, const struct imap_command
 	}
 	if (plaintext_refused(s, user))
 		return IMAP_CMD_DONE;
+	free(s->login_user);
+	s->login_user = xstrdup(user); /* for the failure log line (never the password) */
 	/* PLAIN's message: authzid NUL authcid NUL passwd (RFC 4616). */
 	size_t ulen = strlen(user), plen = strlen(pass);
 	struct buf raw, b64;

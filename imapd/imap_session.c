@@ -344,6 +344,7 @@ static void session_on_close(struct conn *c)
 	session_close_streams(s);
 	imap_reader_free(&s->reader);
 	free(s->auth_mech);
+	free(s->login_user);
 	free(s->user);
 	free(s->home);
 	free(s);

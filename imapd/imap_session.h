@@ -50,6 +50,7 @@ struct imap_session {
 	 * reader (AUTHENTICATE's responses, IDLE's DONE). */
 	void (*line_handler)(struct imap_session *s, const char *line, size_t len);
 	char *auth_mech;
+	char *login_user; /* the name LOGIN tried, for log lines */
 	unsigned auth_failures;
 	uint64_t connect_ms;
 
