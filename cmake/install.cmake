@@ -1,0 +1,60 @@
+# install(): the file-system layout the Debian and RPM packages ship (packaging/).
+# `cmake --install build --prefix /usr` (with DESTDIR) produces it:
+#   /usr/sbin/tern-{authd,deliverd,smtpd,imapd,pop3d}, /usr/sbin/ternctl
+#   /usr/sbin/sendmail, /usr/bin/{mailq,newaliases} -> ../sbin/sendmail, /usr/lib/sendmail
+#   /etc/tern/{tern.conf,conf.d/}, systemd units, sysusers.d, tmpfiles.d, fail2ban files.
+# Components name the binary packages (core, mta, deliverd, imapd, pop3d).
+include(GNUInstallDirs)
+
+set(TERN_PKG_DIR ${CMAKE_SOURCE_DIR}/packaging)
+set(TERN_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH "systemd unit directory")
+set(TERN_SYSCONF_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}" CACHE PATH "the directory that gets tern/ (/etc)")
+
+function(tern_install_daemon target component)
+  if(TARGET ${target})
+    install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT ${component})
+    if(EXISTS ${TERN_PKG_DIR}/systemd/${target}.service)
+      install(FILES ${TERN_PKG_DIR}/systemd/${target}.service
+        DESTINATION ${TERN_SYSTEMD_UNIT_DIR} COMPONENT ${component})
+    endif()
+  endif()
+endfunction()
+
+tern_install_daemon(tern-authd core)
+tern_install_daemon(tern-deliverd deliverd)
+tern_install_daemon(tern-smtpd mta)
+tern_install_daemon(tern-imapd imapd)
+tern_install_daemon(tern-pop3d pop3d)
+
+if(TARGET ternctl)
+  install(TARGETS ternctl RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT core)
+endif()
+
+if(TARGET sendmail)
+  install(TARGETS sendmail RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR} COMPONENT mta)
+  install(CODE "
+    foreach(link bin/mailq bin/newaliases lib/sendmail)
+      get_filename_component(d \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${link}\" DIRECTORY)
+      file(MAKE_DIRECTORY \"\${d}\")
+      file(CREATE_LINK ../sbin/sendmail \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${link}\" SYMBOLIC)
+      message(STATUS \"Installing: \$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/\${link} -> ../sbin/sendmail\")
+    endforeach()" COMPONENT mta)
+endif()
+
+# Base config, system users, runtime dir (tern-core).
+install(FILES ${TERN_PKG_DIR}/conf/tern.conf DESTINATION ${TERN_SYSCONF_DIR}/tern COMPONENT core)
+install(DIRECTORY DESTINATION ${TERN_SYSCONF_DIR}/tern/conf.d COMPONENT core)
+install(FILES ${TERN_PKG_DIR}/conf/tern-sysusers.conf
+  DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d RENAME tern.conf COMPONENT core)
+install(FILES ${TERN_PKG_DIR}/conf/tern-tmpfiles.conf
+  DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d RENAME tern.conf COMPONENT core)
+install(PROGRAMS ${TERN_PKG_DIR}/conf/tern-make-cert
+  DESTINATION ${CMAKE_INSTALL_PREFIX}/share/tern COMPONENT core)
+
+# fail2ban filters and an example jail (disabled by default).
+install(FILES ${CMAKE_SOURCE_DIR}/smtpd/fail2ban/tern-smtpd.conf
+  DESTINATION ${TERN_SYSCONF_DIR}/fail2ban/filter.d COMPONENT mta)
+install(FILES ${TERN_PKG_DIR}/fail2ban/filter.d/tern-login.conf
+  DESTINATION ${TERN_SYSCONF_DIR}/fail2ban/filter.d COMPONENT core)
+install(FILES ${TERN_PKG_DIR}/fail2ban/jail.d/tern.conf
+  DESTINATION ${TERN_SYSCONF_DIR}/fail2ban/jail.d COMPONENT core)
