@@ -89,9 +89,16 @@ enum imap_cmd_result cmd_enable(struct imap_session *s, const struct imap_comman
 			return IMAP_CMD_DONE;
 		}
 	}
-	/* RFC 5161 3.1: unknown or unsupported capabilities are ignored. None of the
-	 * extensions advertised so far needs enabling. */
-	imap_session_send(s, "* ENABLED");
+	/* RFC 5161 3.1: unknown or unsupported capabilities are ignored. */
+	bool condstore = false;
+	for (size_t i = 0; i < cmd->count; i++)
+		condstore |= imap_arg_atom_is(&cmd->args[i], "CONDSTORE");
+	if (condstore && !s->condstore_enabled) {
+		s->condstore_enabled = true;
+		imap_session_send(s, "* ENABLED CONDSTORE");
+	} else {
+		imap_session_send(s, "* ENABLED");
+	}
 	imap_session_tagged(s, "OK", "Enabled.");
 	return IMAP_CMD_DONE;
 }

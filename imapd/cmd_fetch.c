@@ -273,11 +273,28 @@ static void job_on_drain(struct imap_session *s, void *ctx)
 		job_finish(job);
 }
 
+/* "(CHANGEDSINCE n)" (RFC 7162 3.1.4); returns 0 and *value_r, or -1. */
+static int parse_changedsince(const struct imap_arg *a, uint64_t *value_r)
+{
+	char *end;
+	if (a->type != IMAP_ARG_LIST || a->count != 2 ||
+	    !imap_arg_atom_is(&a->list[0], "CHANGEDSINCE") || a->list[1].type != IMAP_ARG_ATOM ||
+	    a->list[1].str[0] < '0' || a->list[1].str[0] > '9')
+		return -1;
+	*value_r = strtoull(a->list[1].str, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
 enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,
                                     const struct imap_arg *args, size_t count, bool uid)
 {
 	(void)cmd;
 	const char *error;
+	uint64_t changedsince = 0;
+	if (count == 3 && parse_changedsince(&args[2], &changedsince) == 0) {
+		count = 2;
+		s->condstore_enabled = true;
+	}
 	if (count != 2 || args[0].type != IMAP_ARG_ATOM) {
 		imap_session_tagged(s, "BAD", "Invalid FETCH arguments.");
 		return IMAP_CMD_DONE;
@@ -299,10 +316,24 @@ enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_co
 		}
 	}
 	plan_rfc822_items(&job->items);
+	if (job->items.flags & FETCH_MODSEQ)
+		s->condstore_enabled = true;
+	/* RFC 7162 3.1.4: with CONDSTORE, a FETCH of FLAGS also returns MODSEQ; with
+	 * CHANGEDSINCE it always does. */
+	if ((s->condstore_enabled && (job->items.flags & FETCH_FLAGS)) || changedsince != 0)
+		job->items.flags |= FETCH_MODSEQ;
 	if (imap_mailbox_resolve(s, args[0].str, uid, &job->seqs, &job->n_seqs, &error) < 0) {
 		imap_session_tagged(s, "BAD", "%s.", error);
 		job_free(job);
 		return IMAP_CMD_DONE;
+	}
+	if (changedsince != 0) {
+		size_t kept = 0;
+		for (size_t i = 0; i < job->n_seqs; i++) {
+			if (store_mailbox_msg(s->sel->box, job->seqs[i])->modseq > changedsince)
+				job->seqs[kept++] = job->seqs[i];
+		}
+		job->n_seqs = kept;
 	}
 	job->chunk = xmalloc(FETCH_CHUNK);
 	if (job_pump(job)) {

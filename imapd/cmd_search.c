@@ -24,6 +24,17 @@ static void set_append(struct buf *out, const uint32_t *v, size_t n)
 	}
 }
 
+static bool uses_modseq(const struct search_key *k)
+{
+	if (k->type == SK_MODSEQ)
+		return true;
+	for (size_t i = 0; i < k->count; i++) {
+		if (uses_modseq(&k->children[i]))
+			return true;
+	}
+	return false;
+}
+
 static void save_result(struct imap_session *s, const uint32_t *uids, size_t n)
 {
 	struct imap_selected *sel = s->sel;
@@ -46,6 +57,8 @@ enum imap_cmd_result imap_search_run(struct imap_session *s, const struct imap_a
 		imap_session_tagged(s, ret == -2 ? "NO" : "BAD", "%s", error);
 		return IMAP_CMD_DONE;
 	}
+	if (uses_modseq(&prog.root))
+		s->condstore_enabled = true;
 	if (imap_search_to_utf8(&prog) < 0) {
 		imap_search_free(&prog);
 		imap_session_tagged(s, "BAD", "Search string is not valid in its charset.");
@@ -65,6 +78,15 @@ enum imap_cmd_result imap_search_run(struct imap_session *s, const struct imap_a
 		(void)buf_append_str(&line, "* SEARCH");
 		for (size_t i = 0; i < n; i++)
 			(void)buf_printf(&line, " %u", vals[i]);
+		/* RFC 7162 3.1.5: a search with MODSEQ reports the highest mod-sequence found. */
+		if (uses_modseq(&prog.root) && n > 0) {
+			uint64_t high = 0;
+			for (size_t i = 0; i < n; i++) {
+				uint64_t m = store_mailbox_msg(s->sel->box, seqs[i])->modseq;
+				high = m > high ? m : high;
+			}
+			(void)buf_printf(&line, " (MODSEQ %llu)", (unsigned long long)high);
+		}
 		imap_session_send(s, "%s", buf_cstr(&line));
 	} else {
 		unsigned r = prog.returns;

@@ -25,7 +25,13 @@ static void reply_select_error(struct imap_session *s, enum store_error err, con
 static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,
                                            bool readonly)
 {
-	const char *name = cmd->count == 1 ? imap_arg_astring(&cmd->args[0]) : NULL;
+	const char *name = cmd->count >= 1 ? imap_arg_astring(&cmd->args[0]) : NULL;
+	/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE). */
+	if (cmd->count == 2 && cmd->args[1].type == IMAP_ARG_LIST && cmd->args[1].count == 1 &&
+	    imap_arg_atom_is(&cmd->args[1].list[0], "CONDSTORE"))
+		s->condstore_enabled = true;
+	else if (cmd->count != 1)
+		name = NULL;
 	if (name == NULL) {
 		imap_session_tagged(s, "BAD", "Invalid arguments.");
 		return IMAP_CMD_DONE;

@@ -12,6 +12,9 @@
 #include "imap_session.h"
 
 #define WATCH_DEBOUNCE_MS 20
+/* Without inotify (the per-user instance limit reached, a file system without it) the
+ * folder is polled instead, as Dovecot's mailbox_idle_check_interval does. */
+#define WATCH_POLL_MS 2000
 
 struct imap_watch {
 	struct imap_watch *next;
@@ -19,6 +22,7 @@ struct imap_watch {
 	uv_fs_event_t ev_new;
 	uv_fs_event_t ev_cur;
 	uv_timer_t debounce;
+	uv_timer_t poll; /* runs only when a directory watch could not be set up */
 	struct imap_session *sessions;
 	unsigned open_handles;
 };
@@ -45,6 +49,7 @@ static void watch_destroy(struct imap_watch *w)
 	uv_close((uv_handle_t *)&w->ev_new, watch_on_closed);
 	uv_close((uv_handle_t *)&w->ev_cur, watch_on_closed);
 	uv_close((uv_handle_t *)&w->debounce, watch_on_closed);
+	uv_close((uv_handle_t *)&w->poll, watch_on_closed);
 }
 
 static void watch_on_debounce(uv_timer_t *t)
@@ -68,6 +73,11 @@ static void watch_on_event(uv_fs_event_t *ev, const char *filename, int events, 
 		uv_timer_start(&w->debounce, watch_on_debounce, WATCH_DEBOUNCE_MS, 0);
 }
 
+static void watch_on_poll(uv_timer_t *t)
+{
+	watch_on_debounce(t);
+}
+
 static int watch_start(struct imap_watch *w, uv_fs_event_t *ev, const char *sub)
 {
 	char *dir = xasprintf("%s/%s", w->path, sub);
@@ -89,11 +99,18 @@ static struct imap_watch *watch_get(const char *path)
 	}
 	struct imap_watch *w = xcalloc(1, sizeof(*w));
 	w->path = xstrdup(path);
-	(void)watch_start(w, &w->ev_new, "new");
-	(void)watch_start(w, &w->ev_cur, "cur");
+	int failed =
+	    (watch_start(w, &w->ev_new, "new") < 0) + (watch_start(w, &w->ev_cur, "cur") < 0);
 	uv_timer_init(imap_server.loop, &w->debounce);
 	w->debounce.data = w;
 	w->open_handles++;
+	uv_timer_init(imap_server.loop, &w->poll);
+	w->poll.data = w;
+	w->open_handles++;
+	if (failed > 0) {
+		log_warn("imapd: polling %s every %d ms instead", w->path, WATCH_POLL_MS);
+		uv_timer_start(&w->poll, watch_on_poll, WATCH_POLL_MS, WATCH_POLL_MS);
+	}
 	w->next = watches;
 	watches = w;
 	return w;

@@ -1,7 +1,7 @@
 /*
  * Store benchmark (see run.sh): generates a folder, then times first open (index build),
  * warm open, FLAGS+ENVELOPE of every message, a header search, and deliveries per second
- * with 1 and N concurrent writers. Prints "name seconds" lines.
+ * with 1 and N concurrent writers. Prints "name wall-seconds cpu-seconds ..." lines.
  *
  *   bench_store gen DIR N | open DIR | fetch DIR | search DIR NEEDLE | deliver DIR N THREADS
  */
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "base/buf.h"
@@ -22,6 +23,15 @@ static double now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU seconds (user + system) of this process so far. */
+static double cpu(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static char *message(unsigned int i)
@@ -111,10 +121,11 @@ int main(int argc, char **argv)
 	if (argc < 3)
 		return 2;
 	const char *dir = argv[2];
-	double t0 = now();
+	double t0 = now(), c0 = cpu();
 	if (strcmp(argv[1], "open") == 0) {
 		struct store_mailbox *box = open_box(dir);
-		printf("open %.3f count=%zu\n", now() - t0, store_mailbox_count(box));
+		printf("open %.3f %.3f count=%zu\n", now() - t0, cpu() - c0,
+		       store_mailbox_count(box));
 		store_mailbox_close(&box);
 	} else if (strcmp(argv[1], "fetch") == 0) {
 		struct store_mailbox *box = open_box(dir);
@@ -126,7 +137,7 @@ int main(int argc, char **argv)
 			bytes += strlen(c.envelope) + store_mailbox_msg(box, seq)->flags;
 			store_cache_free(&c);
 		}
-		printf("fetch %.3f bytes=%zu\n", now() - t0, bytes);
+		printf("fetch %.3f %.3f bytes=%zu\n", now() - t0, cpu() - c0, bytes);
 		store_mailbox_close(&box);
 	} else if (strcmp(argv[1], "search") == 0 && argc >= 4) {
 		struct store_mailbox *box = open_box(dir);
@@ -137,7 +148,7 @@ int main(int argc, char **argv)
 				return 1;
 			hits += m;
 		}
-		printf("search %.3f hits=%zu\n", now() - t0, hits);
+		printf("search %.3f %.3f hits=%zu\n", now() - t0, cpu() - c0, hits);
 		store_mailbox_close(&box);
 	} else if (strcmp(argv[1], "deliver") == 0 && argc >= 5) {
 		unsigned int n = (unsigned int)strtoul(argv[3], NULL, 10);

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,9 +16,13 @@
 
 #include "base/xalloc.h"
 #include "mime/imap_bodystructure.h"
+#include "store/maildir_fs.h"
+#include "store/maildir_name.h"
 
 #define CACHE_NULL 0xffffffffu
 #define CACHE_ITEMS (3 + MIME_FIELD_COUNT)
+/* The cache is rewritten when it is larger than this plus twice its live blobs. */
+#define CACHE_COMPACT_MIN (256u * 1024)
 
 static void blob_put(struct buf *b, const char *s, size_t len)
 {
@@ -226,6 +231,11 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
 		return e;
 	struct mbox_msg *m = mbox_find(&box->st, uid);
 	struct index_rec rec = {.uid = uid, .idate = 1};
+	if (m != NULL && !m->m.expunged && cache_read(box, m, cache)) {
+		/* Another process compacted the cache: the fresh offsets read fine. */
+		mbox_unlock(box);
+		return STORE_OK;
+	}
 	if (m == NULL || m->m.expunged)
 		e = STORE_ENOENT;
 	else
@@ -268,4 +278,84 @@ enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq
 	}
 	*present_r = r == 1;
 	return STORE_OK;
+}
+
+void mbox_cache_check(struct store_mailbox *box)
+{
+	struct stat open_st, path_st;
+	if (box->cache_fd < 0 || fstat(box->cache_fd, &open_st) < 0)
+		return;
+	if (fstatat(box->dir_fd, INDEX_CACHE_FILE, &path_st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    path_st.st_ino != open_st.st_ino) {
+		close(box->cache_fd);
+		box->cache_fd = -1;
+	}
+}
+
+/* Copies the live blobs into fd, noting each message's new offset and length (0/0 when
+ * its blob was unreadable) in offs[i]/lens[i]. */
+static int compact_copy(struct store_mailbox *box, int fd, uint64_t *offs, uint32_t *lens)
+{
+	uint64_t off = 0;
+	for (size_t i = 0; i < box->st.count; i++) {
+		struct mbox_msg *m = box->st.msgs[i];
+		offs[i] = 0;
+		lens[i] = 0;
+		if (m->m.expunged || m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8)
+			continue;
+		unsigned char *data = xmalloc(m->cache_len);
+		const unsigned char *payload;
+		size_t plen;
+		bool ok = cache_load(box, m, data, &payload, &plen);
+		if (ok && write(fd, data, m->cache_len) != (ssize_t)m->cache_len) {
+			free(data);
+			return -1;
+		}
+		free(data);
+		if (ok) {
+			offs[i] = off;
+			lens[i] = m->cache_len;
+			off += m->cache_len;
+		}
+	}
+	return 0;
+}
+
+bool mbox_cache_compact(struct store_mailbox *box)
+{
+	struct stat sb;
+	if (!box->expunged_since_compact || box->lock_fd < 0 || cache_open(box) < 0 ||
+	    fstat(box->cache_fd, &sb) < 0)
+		return false;
+	box->expunged_since_compact = false;
+	uint64_t live = 0;
+	for (size_t i = 0; i < box->st.count; i++)
+		live += box->st.msgs[i]->m.expunged ? 0 : box->st.msgs[i]->cache_len;
+	if ((uint64_t)sb.st_size <= CACHE_COMPACT_MIN + 2 * live)
+		return false;
+	char *unique = maildir_name_unique();
+	char *tmp = xasprintf(".tern-cache.tmp.%s", unique);
+	free(unique);
+	int fd =
+	    openat(box->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	uint64_t *offs = xcalloc(box->st.count + 1, sizeof(uint64_t));
+	uint32_t *lens = xcalloc(box->st.count + 1, sizeof(uint32_t));
+	bool ok = fd >= 0 && compact_copy(box, fd, offs, lens) == 0 && fsync(fd) == 0;
+	if (fd >= 0 && close(fd) < 0)
+		ok = false;
+	/* From the rename on, old offsets read the new file and fail their CRC: harmless. */
+	ok = ok && renameat(box->dir_fd, tmp, box->dir_fd, INDEX_CACHE_FILE) == 0 &&
+	     maildir_dirsync(box->dir_fd) == 0;
+	if (!ok)
+		(void)unlinkat(box->dir_fd, tmp, 0);
+	for (size_t i = 0; ok && i < box->st.count; i++) {
+		box->st.msgs[i]->cache_off = offs[i];
+		box->st.msgs[i]->cache_len = lens[i];
+	}
+	free(offs);
+	free(lens);
+	free(tmp);
+	close(box->cache_fd);
+	box->cache_fd = -1;
+	return ok;
 }

@@ -401,6 +401,7 @@ enum store_error mbox_lock(struct store_mailbox *box)
 		e = mbox_rebuild(box, ret == -2);
 	else
 		e = mbox_open_log(box);
+	mbox_cache_check(box);
 	if (e != STORE_OK) {
 		close(box->lock_fd);
 		box->lock_fd = -1;
@@ -410,7 +411,9 @@ enum store_error mbox_lock(struct store_mailbox *box)
 
 void mbox_unlock(struct store_mailbox *box)
 {
-	if (box->st.log_offset > 65536 + box->st.snapshot_size / 4)
+	if (mbox_cache_compact(box))
+		(void)mbox_write_snapshot(box); /* carries the new cache offsets */
+	else if (box->st.log_offset > 65536 + box->st.snapshot_size / 4)
 		(void)mbox_write_snapshot(box);
 	if (box->lock_fd >= 0)
 		close(box->lock_fd);

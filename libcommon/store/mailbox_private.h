@@ -40,9 +40,10 @@ struct store_mailbox {
 	uint32_t *changed;
 	size_t changed_count, changed_cap;
 	bool uidvalidity_changed;
-	bool force_scan;     /* a file was not where the index said: rescan the dirs */
-	bool import_uidlist; /* the next scan takes UIDs from dovecot-uidlist */
-	char *quota_root;    /* maildirsize to update, or NULL */
+	bool force_scan;             /* a file was not where the index said: rescan the dirs */
+	bool import_uidlist;         /* the next scan takes UIDs from dovecot-uidlist */
+	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
+	char *quota_root;            /* maildirsize to update, or NULL */
 	/* Buffers behind the last struct store_sync_result. */
 	uint32_t *res_seqs, *res_changed;
 };
@@ -76,6 +77,12 @@ enum store_error mbox_log_flags(struct store_mailbox *box, struct mbox_msg *m, u
 enum store_error mbox_log_expunge(struct store_mailbox *box, uint32_t uid);
 /* Logs an ADD for rec (assigning rec->uid = uidnext when 0). Lock held. */
 enum store_error mbox_add(struct store_mailbox *box, struct index_rec *rec);
+
+/* mailbox_cache.c: reopen the cache when another process replaced it (lock held). */
+void mbox_cache_check(struct store_mailbox *box);
+/* Rewrites tern-cache without the blobs of expunged messages when they are most of it;
+ * true when it did (the caller then writes a snapshot with the new offsets). */
+bool mbox_cache_compact(struct store_mailbox *box);
 
 /* mailbox_uidlist.c: the dovecot-uidlist of a folder, for import on first open. */
 struct uidlist {

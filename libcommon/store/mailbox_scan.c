@@ -147,11 +147,35 @@ static int scan_dir(struct scan *sc, int dir_fd, bool in_new)
 	return 0;
 }
 
+/*
+ * Arrival order from a name "<sec>.M<usec>P<pid>Q<n>..." (Dovecot's and ours): the numbers
+ * are not zero-padded, so "M99" must sort before "M123". Other names sort by their seconds.
+ */
+static void arrival_key(const char *name, unsigned long long key[3])
+{
+	char *end;
+	key[0] = strtoull(name, &end, 10);
+	key[1] = key[2] = 0;
+	if (end[0] == '.' && end[1] == 'M') {
+		key[1] = strtoull(end + 2, &end, 10);
+		const char *dot = strchr(end, '.'), *q = strchr(end, 'Q');
+		if (q != NULL && (dot == NULL || q < dot))
+			key[2] = strtoull(q + 1, NULL, 10);
+	}
+}
+
 static int cmp_new_files(const void *a, const void *b)
 {
 	const struct new_file *x = a, *y = b;
 	if (x->uid != y->uid)
 		return x->uid == 0 ? 1 : y->uid == 0 ? -1 : (x->uid < y->uid ? -1 : 1);
+	unsigned long long kx[3], ky[3];
+	arrival_key(x->name, kx);
+	arrival_key(y->name, ky);
+	for (int i = 0; i < 3; i++) {
+		if (kx[i] != ky[i])
+			return kx[i] < ky[i] ? -1 : 1;
+	}
 	return strcmp(x->name, y->name);
 }
 
@@ -290,6 +314,7 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 
 enum store_error mbox_log_expunge(struct store_mailbox *box, uint32_t uid)
 {
+	box->expunged_since_compact = true;
 	struct buf p;
 	buf_init(&p, 0);
 	buf_append_char(&p, INDEX_REC_EXPUNGE);

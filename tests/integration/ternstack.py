@@ -46,8 +46,8 @@ def _free_port_base():
 
 
 class Stack:
-    """Starts every built daemon; `extra_conf` lines are appended to tern.conf before the
-    daemons start (for limits a test needs, e.g. short timeouts)."""
+    """Starts every built daemon; `extra_conf` is written to DIR/conf.d/test.conf before
+    the daemons start (for limits a test needs, e.g. short timeouts)."""
 
     def __init__(self, extra_conf=None):
         self.extra_conf = extra_conf
@@ -64,15 +64,24 @@ class Stack:
             raise RuntimeError("devstack %s failed:\n%s%s" % (args[0], p.stdout, p.stderr))
         return p
 
+    def _start_on_free_ports(self):
+        # Another test running in parallel may take a port between the check and the
+        # bind: try a few bases, bounded.
+        for attempt in range(5):
+            base = _free_port_base()
+            try:
+                return self._devstack("start", "--port-base", str(base), "--build", BUILD)
+            except RuntimeError as e:
+                if "already in use" not in str(e) or attempt == 4:
+                    raise
+
     def start(self):
-        base = _free_port_base()
         if self.extra_conf:
-            # First start writes the config; stop, append, start again.
-            self._devstack("start", "--port-base", str(base), "--build", BUILD)
-            self._devstack("stop")
-            with open(os.path.join(self.dir, "tern.conf"), "a") as f:
-                f.write("\n" + self.extra_conf + "\n")
-        self._devstack("start", "--port-base", str(base), "--build", BUILD)
+            # devstack rewrites tern.conf on each start; conf.d/ overrides its keys.
+            os.makedirs(os.path.join(self.dir, "conf.d"), exist_ok=True)
+            with open(os.path.join(self.dir, "conf.d", "test.conf"), "w") as f:
+                f.write(self.extra_conf + "\n")
+        self._start_on_free_ports()
         with open(os.path.join(self.dir, "stack.env")) as f:
             for line in f:
                 line = line.strip()

@@ -342,3 +342,33 @@ def test_list_status_quota_acl(stack):
     assert imap._simple_command("SETACL", "INBOX", "bob", "lr")[0] == "NO"
     assert imap._simple_command("MYRIGHTS", "NoSuchBox")[0] == "NO"
     imap.logout()
+
+
+def test_condstore(stack):
+    imap = login(stack, "bob")
+    for i in range(3):
+        drop_message(stack.maildir("bob"), "modseq %d" % i)
+    typ, data = imap.enable("CONDSTORE")
+    assert typ == "OK"
+    typ, data = imap._simple_command("SELECT", "INBOX", "(CONDSTORE)")
+    assert typ == "OK"
+    imap.state = "SELECTED"  # imaplib does not know SELECT with parameters
+    highest = int(imap.untagged_responses["HIGHESTMODSEQ"][-1])
+    n = int(imap.untagged_responses["EXISTS"][-1])
+    typ, data = imap.store(str(n), "+FLAGS", "\\Answered")
+    assert b"MODSEQ" in data[0], data
+    typ, data = imap.fetch("1:*", "(UID FLAGS) (CHANGEDSINCE %d)" % highest)
+    assert len([d for d in data if d]) == 1 and b"\\Answered" in data[0], data
+    modseq = int(re.search(rb"MODSEQ \((\d+)\)", data[0]).group(1))
+    # UNCHANGEDSINCE below the message's modseq: nothing changes, MODIFIED names it.
+    typ, data = imap._simple_command("STORE", str(n), "(UNCHANGEDSINCE %d)" % (modseq - 1),
+                                     "+FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b"[MODIFIED %d]" % n in data[0], data
+    typ, data = imap.fetch(str(n), "(FLAGS)")
+    assert b"\\Flagged" not in data[0]
+    typ, data = imap._simple_command("STORE", str(n), "(UNCHANGEDSINCE %d)" % modseq,
+                                     "+FLAGS", "(\\Flagged)")
+    assert typ == "OK" and b"MODIFIED" not in data[0]
+    typ, data = imap.search(None, "MODSEQ", str(modseq))
+    assert typ == "OK" and b"(MODSEQ" in data[0], data
+    imap.logout()

@@ -451,6 +451,75 @@ static void test_msg_pointer_stays_valid(void **state)
 	store_mailbox_close(&other);
 }
 
+static void test_cache_compaction(void **state)
+{
+	(void)state;
+	char subject[700];
+	for (int i = 0; i < 300; i++) {
+		snprintf(subject, sizeof(subject), "%d %0600d", i, 0);
+		deliver(root, subject);
+	}
+	struct store_mailbox *a = open_box(root), *b = open_box(root);
+	struct store_cache c0; /* b opens the cache file now */
+	assert_int_equal(store_mailbox_cache(b, 1, &c0), STORE_OK);
+	store_cache_free(&c0);
+	uint32_t uids[295];
+	for (uint32_t i = 0; i < 295; i++)
+		uids[i] = i + 1;
+	char *cache = xasprintf("%s/tern-cache", root);
+	struct stat before, after;
+	assert_int_equal(stat(cache, &before), 0);
+	assert_int_equal(store_mailbox_expunge(a, uids, 295), STORE_OK);
+	assert_int_equal(stat(cache, &after), 0);
+	/* Rewritten with only the five live blobs. */
+	assert_true(after.st_size * 20 < before.st_size);
+	assert_true(after.st_ino != before.st_ino);
+	/* b still has the old file open: it notices and reads the new one. */
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(b, &res), STORE_OK);
+	assert_int_equal(res.exists, 5);
+	for (size_t seq = 1; seq <= 5; seq++) {
+		struct store_cache c;
+		assert_int_equal(store_mailbox_cache(b, seq, &c), STORE_OK);
+		snprintf(subject, sizeof(subject), "%zu %0600d", 294 + seq, 0);
+		assert_string_equal(c.fields[MIME_FIELD_SUBJECT], subject);
+		store_cache_free(&c);
+	}
+	/* Nobody had to rebuild a blob: the file did not grow. */
+	struct stat last;
+	assert_int_equal(stat(cache, &last), 0);
+	assert_int_equal(last.st_size, after.st_size);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+	free(cache);
+}
+
+static void test_arrival_order(void **state)
+{
+	(void)state;
+	/* Names whose numbers are not zero-padded: "M99" arrived before "M123", Q2 before Q10. */
+	static const char *const names[] = {"1700000000.M123P7Q2.h", "1700000000.M99P7Q1.h",
+	                                    "1699999999.M5P7Q9.h", "1700000000.M123P7Q10.h"};
+	static const char *const subjects[] = {"third", "second", "first", "fourth"};
+	char *dir = xasprintf("%s/new", root);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	for (int i = 0; i < 4; i++) {
+		char *p = xasprintf("%s/%s", dir, names[i]);
+		FILE *f = fopen(p, "w");
+		assert_non_null(f);
+		fprintf(f, "Subject: %s\n\nx\n", subjects[i]);
+		fclose(f);
+		free(p);
+	}
+	free(dir);
+	struct store_mailbox *box = open_box(root);
+	assert_subject(box, 1, "first");
+	assert_subject(box, 2, "second");
+	assert_subject(box, 3, "third");
+	assert_subject(box, 4, "fourth");
+	store_mailbox_close(&box);
+}
+
 static void test_set_flags_many(void **state)
 {
 	(void)state;
@@ -493,6 +562,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dovecot_uidlist_import, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_compaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_set_flags_many, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cache_compaction, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_arrival_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_pointer_stays_valid, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,7 @@
 
 #define ITERATIONS 200
 #define PER_CHILD 40
-#define MAX_SECONDS 90
+#define MAX_SECONDS 40
 
 static char root[256];
 static uint32_t uids[ITERATIONS][PER_CHILD];
@@ -195,10 +195,116 @@ static void test_kill_during_delivery_and_index_writes(void **state)
 	waitpid(pid, NULL, 0);
 }
 
+/* Junk messages written straight into new/ (test setup; durability is not the point). */
+static void add_junk(int round, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char *p = xasprintf("%s/new/%d.M%dP1Q1.junk", root, 1800000000 + round, i);
+		FILE *f = fopen(p, "w");
+		assert_non_null(f);
+		fprintf(f, "Subject: junk %d %d %01500d\n\nx\n", round, i, 0);
+		fclose(f);
+		free(p);
+	}
+}
+
+static void expunge_junk_child(void)
+{
+	struct store_mailbox *box;
+	const char *error;
+	if (store_mailbox_open(root, &box, &error) != STORE_OK)
+		_exit(1);
+	uint32_t *junk_uids = xcalloc(store_mailbox_count(box) + 1, sizeof(uint32_t));
+	size_t n = 0;
+	for (size_t seq = 1; seq <= store_mailbox_count(box); seq++) {
+		struct store_cache c;
+		if (store_mailbox_cache(box, seq, &c) != STORE_OK)
+			_exit(2);
+		if (c.fields[MIME_FIELD_SUBJECT] != NULL &&
+		    strncmp(c.fields[MIME_FIELD_SUBJECT], "junk", 4) == 0)
+			junk_uids[n++] = store_mailbox_msg(box, seq)->uid;
+		store_cache_free(&c);
+	}
+	/* The expunge ends with the cache compaction (most of the cache is junk). */
+	if (store_mailbox_expunge(box, junk_uids, n) != STORE_OK)
+		_exit(3);
+	_exit(0);
+}
+
+static void test_kill_during_cache_compaction(void **state)
+{
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/tern-crash-XXXXXX");
+	assert_non_null(mkdtemp(root));
+	memset(acked, 0, sizeof(acked));
+	memset(uids, 0, sizeof(uids));
+	struct store_mailbox *box;
+	const char *error;
+	assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	/* Messages that must survive every crash: acknowledged deliveries of round 0. */
+	for (int k = 0; k < 10; k++) {
+		struct maildir_delivery *d;
+		char *e = NULL, *msg = message(0, k);
+		assert_int_equal(maildir_delivery_begin(root, &d, &e), MAILDIR_OK);
+		assert_int_equal(maildir_delivery_write(d, msg, strlen(msg), &e), MAILDIR_OK);
+		assert_int_equal(maildir_delivery_commit(d, &e), MAILDIR_OK);
+		maildir_delivery_free(&d);
+		free(msg);
+		acked[0][k] = true;
+	}
+	time_t start = time(NULL);
+	int round;
+	for (round = 1; round <= 60 && time(NULL) - start < MAX_SECONDS; round++) {
+		add_junk(round, 150);
+		/* Index the junk first, so the child's work is the expunge and the compaction. */
+		assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+		store_mailbox_close(&box);
+		pid_t pid = fork();
+		if (pid == 0)
+			expunge_junk_child();
+		usleep((useconds_t)(rand() % 20000));
+		kill(pid, SIGKILL);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+			fail_msg("child failed with %d", WEXITSTATUS(status));
+		/* Every kept message is there, whole, with its cached subject readable. */
+		assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+		assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
+		int kept = 0;
+		for (size_t seq = 1; seq <= store_mailbox_count(box); seq++) {
+			struct store_cache c;
+			assert_int_equal(store_mailbox_cache(box, seq, &c), STORE_OK);
+			int it, k;
+			if (c.fields[MIME_FIELD_SUBJECT] != NULL &&
+			    sscanf(c.fields[MIME_FIELD_SUBJECT], "c%d-%d", &it, &k) == 2) {
+				assert_true(check_content(box, seq, it, k));
+				kept++;
+			} else if (c.fields[MIME_FIELD_SUBJECT] == NULL ||
+			           strncmp(c.fields[MIME_FIELD_SUBJECT], "junk", 4) != 0) {
+				fail_msg("message %zu has a damaged cache entry", seq);
+			}
+			store_cache_free(&c);
+		}
+		assert_int_equal(kept, 10);
+		store_mailbox_close(&box);
+	}
+	print_message("%d compaction rounds\n", round - 1);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", root, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_kill_during_delivery_and_index_writes),
+	    cmocka_unit_test(test_kill_during_cache_compaction),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
