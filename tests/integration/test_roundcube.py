@@ -15,7 +15,7 @@ imap_debug/smtp_debug logs next to them. playwright-core is installed with npm i
 $TERN_BUILD_DIR/artifacts/node (no browser download; executablePath /usr/bin/chromium).
 
 Needs root or sudo for scripts/deps (roundcube-core roundcube-sqlite3 php-cli
-php-sqlite3 chromium npm) and the npm registry for playwright-core: skipped with the
+php-sqlite3 chromium, and nodejs npm when node is missing) and the npm registry for playwright-core: skipped with the
 reason otherwise. Like test_packages.py it runs in the non-ASan pass only unless
 TERN_ROUNDCUBE_TEST=1 (TERN_ROUNDCUBE_TEST=0 skips it).
 """
@@ -34,7 +34,10 @@ import rcsetup  # noqa: E402
 
 ART = os.path.join(BUILD, "artifacts")
 NODE_DIR = os.path.join(ART, "node")
-DEPS = ["roundcube-core", "roundcube-sqlite3", "php-cli", "php-sqlite3", "chromium", "npm"]
+DEPS = ["roundcube-core", "roundcube-sqlite3", "php-cli", "php-sqlite3", "chromium"]
+# node and npm: a machine that has them from elsewhere (NodeSource's nodejs bundles npm
+# and conflicts with Debian's npm package) keeps them; otherwise Debian's.
+NODE_DEPS = [] if shutil.which("node") and shutil.which("npm") else ["nodejs", "npm"]
 
 
 def build_type():
@@ -55,7 +58,7 @@ def tools():
         pytest.skip("TERN_ROUNDCUBE_TEST=0")
     if build_type().lower() == "asan" and want != "1":
         pytest.skip("Roundcube test runs in the non-ASan pass (TERN_ROUNDCUBE_TEST=1 forces it)")
-    p = subprocess.run([os.path.join(SOURCE, "scripts", "deps")] + DEPS, capture_output=True,
+    p = subprocess.run([os.path.join(SOURCE, "scripts", "deps")] + DEPS + NODE_DEPS, capture_output=True,
                        text=True, timeout=1200)
     if p.returncode != 0:
         if os.geteuid() != 0 and "need root or sudo" in p.stderr:

@@ -64,6 +64,13 @@ async function uidOf(row) {
   return page.evaluate(i => rcmail.html_identifier_decode(i.replace(/^rcmrow/, '')), id);
 }
 
+// Runs a Roundcube command as its toolbar button does, once the UI is idle and the
+// command is enabled (commands are disabled while a preview or list request runs).
+async function cmd(name, arg) {
+  await page.waitForFunction(n => window.rcmail && !rcmail.busy && rcmail.commands[n], name, { timeout: T });
+  await page.evaluate(([n, a]) => rcmail.command(n, a), [name, arg]);
+}
+
 async function send() {
   await page.evaluate(() => rcmail.command('send', {}));
   // Roundcube leaves the compose screen once the message is sent (bounded wait).
@@ -144,11 +151,11 @@ async function main() {
       await openFolder('INBOX');
       const row = await rowOf(SUBJECT);
       await row.click();
-      await page.evaluate(() => rcmail.command('mark', 'flagged'));
+      await cmd('mark', 'flagged');
       await page.waitForFunction(u => rcmail.message_list.rows[u].obj.classList.contains('flagged'), uid, { timeout: T });
     });
     await run('mark-unread', async () => {
-      await page.evaluate(() => rcmail.command('mark', 'unread'));
+      await cmd('mark', 'unread');
       await page.waitForFunction(u => rcmail.message_list.rows[u].obj.classList.contains('unread'), uid, { timeout: T });
     });
     await run('search-subject', async () => {
@@ -173,7 +180,7 @@ async function main() {
       await openFolder('INBOX');
       const row = await rowOf(SUBJECT);
       await row.click();
-      await page.evaluate(f => rcmail.command('move', f), FOLDER);
+      await cmd('move', FOLDER);
       await page.waitForFunction(() => !rcmail.busy, null, { timeout: T });
       await rowOf(SUBJECT, false);
       await openFolder(FOLDER);
@@ -182,14 +189,14 @@ async function main() {
     await run('delete-to-trash', async () => {
       const row = await rowOf(SUBJECT);
       await row.click();
-      await page.evaluate(() => rcmail.command('delete'));
+      await cmd('delete');
       await page.waitForFunction(() => !rcmail.busy, null, { timeout: T });
       await rowOf(SUBJECT, false);
       await openFolder('Trash');
       await rowOf(SUBJECT);
     });
     await run('empty-trash', async () => {
-      await page.evaluate(() => rcmail.command('purge'));
+      await cmd('purge');
       // Elastic asks in a dialog: press its main button.
       const btn = page.locator('.ui-dialog-buttonset button.mainaction, .ui-dialog-buttonset button.delete').first();
       await btn.click({ timeout: T });
