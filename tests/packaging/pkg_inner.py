@@ -240,7 +240,15 @@ try:
         body = b"\n".join(pp.retr(1)[1])
         assert b"via submission pkgtest" in body
         pp.quit()
-        say("POP3: bob reads his copy")
+        pp = poplib.POP3_SSL("127.0.0.1", port("pop3s"), context=ctx, timeout=STEP_TIMEOUT)
+        pp.user("bob@%s" % DOMAIN)
+        try:
+            pp.pass_("wrong password")
+            raise AssertionError("POP3 accepted a wrong password")
+        except poplib.error_proto:
+            pass
+        pp.quit()
+        say("POP3: bob reads his copy; a wrong password is refused")
 
     # The Maildir is tern-vmail's.
     files = glob.glob("/var/mail/tern/**/new/*", recursive=True) + \
@@ -264,11 +272,12 @@ for d in order:
 
 # --- fail2ban: the packaged filter finds the wrong-password attempt in imapd's log -------
 if os.path.exists("/usr/bin/fail2ban-regex"):
-    r = run(["fail2ban-regex", "--print-all-matched", os.path.join(LOGDIR, "imapd.log"),
-             "/etc/fail2ban/filter.d/tern-login.conf"], timeout=120)
-    matched = [l for l in r.stdout.splitlines() if "Aborted login (auth failed" in l]
-    assert matched and "127.0.0.1" in matched[0], r.stdout[-3000:]
-    say("fail2ban-regex: tern-login.conf matches %d imapd line(s)" % len(matched))
+    for d in ["imapd"] + (["pop3d"] if have_pop3d else []):
+        r = run(["fail2ban-regex", "--print-all-matched", os.path.join(LOGDIR, d + ".log"),
+                 "/etc/fail2ban/filter.d/tern-login.conf"], timeout=120)
+        matched = [l for l in r.stdout.splitlines() if "(auth failed" in l]
+        assert len(matched) == 1 and "127.0.0.1" in matched[0], d + ":\n" + r.stdout[-3000:]
+        say("fail2ban-regex: tern-login.conf matches the failed %s login" % d)
 
 # --- purge -----------------------------------------------------------------------------
 owned = set()
