@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -75,8 +76,16 @@ def free_base():
 @pytest.fixture(scope="module")
 def debs():
     gate()
-    subprocess.run([os.path.join(SRC, "scripts", "deps"), "debhelper", "devscripts", "lintian",
-                    "fakeroot", "dpkg-dev", "fail2ban"], check=True, timeout=900)
+    # Another test may hold the apt lock for a while (scripts/deps in parallel): retry,
+    # bounded.
+    for attempt in range(4):
+        p = subprocess.run([os.path.join(SRC, "scripts", "deps"), "debhelper", "lintian",
+                            "fakeroot", "dpkg-dev", "fail2ban"], capture_output=True, text=True,
+                           timeout=900)
+        if p.returncode == 0:
+            break
+        assert attempt < 3, "scripts/deps failed:\n" + p.stderr[-3000:]
+        time.sleep(10)
     out = os.path.join(ART, "debs")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
