@@ -1,5 +1,6 @@
 # install(): the file-system layout the Debian and RPM packages ship (packaging/).
-# `cmake --install build --prefix /usr` (with DESTDIR) produces it:
+# Configured with -DCMAKE_INSTALL_PREFIX=/usr (so GNUInstallDirs puts config in /etc),
+# `DESTDIR=... cmake --install build` produces it:
 #   /usr/sbin/tern-{authd,deliverd,smtpd,imapd,pop3d}, /usr/sbin/ternctl
 #   /usr/sbin/sendmail, /usr/bin/{mailq,newaliases} -> ../sbin/sendmail, /usr/lib/sendmail
 #   /etc/tern/{tern.conf,conf.d/}, systemd units, sysusers.d, tmpfiles.d, fail2ban files.
@@ -7,7 +8,9 @@
 include(GNUInstallDirs)
 
 set(TERN_PKG_DIR ${CMAKE_SOURCE_DIR}/packaging)
-set(TERN_SYSTEMD_UNIT_DIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system" CACHE PATH "systemd unit directory")
+# Relative paths are relative to the prefix at install time; the Debian build passes
+# /lib/systemd/system (Debian 12 is not usr-merged for packages).
+set(TERN_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "systemd unit directory")
 set(TERN_SYSCONF_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}" CACHE PATH "the directory that gets tern/ (/etc)")
 
 function(tern_install_daemon target component)
@@ -45,11 +48,11 @@ endif()
 install(FILES ${TERN_PKG_DIR}/conf/tern.conf DESTINATION ${TERN_SYSCONF_DIR}/tern COMPONENT core)
 install(DIRECTORY DESTINATION ${TERN_SYSCONF_DIR}/tern/conf.d COMPONENT core)
 install(FILES ${TERN_PKG_DIR}/conf/tern-sysusers.conf
-  DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d RENAME tern.conf COMPONENT core)
+  DESTINATION lib/sysusers.d RENAME tern.conf COMPONENT core)
 install(FILES ${TERN_PKG_DIR}/conf/tern-tmpfiles.conf
-  DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d RENAME tern.conf COMPONENT core)
+  DESTINATION lib/tmpfiles.d RENAME tern.conf COMPONENT core)
 install(PROGRAMS ${TERN_PKG_DIR}/conf/tern-make-cert
-  DESTINATION ${CMAKE_INSTALL_PREFIX}/share/tern COMPONENT core)
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/tern COMPONENT core)
 
 # fail2ban filters and an example jail (disabled by default).
 install(FILES ${CMAKE_SOURCE_DIR}/smtpd/fail2ban/tern-smtpd.conf

@@ -59,6 +59,11 @@ def tools():
         pytest.skip("TERN_ROUNDCUBE_TEST=0")
     if build_type().lower() == "asan" and want != "1":
         pytest.skip("Roundcube test runs in the non-ASan pass (TERN_ROUNDCUBE_TEST=1 forces it)")
+    if os.geteuid() == 0 and shutil.which("debconf-set-selections"):
+        # The test brings its own sqlite database: no dbconfig-common setup on install
+        # (which otherwise may try a database server and fail the first install).
+        subprocess.run(["debconf-set-selections"], input="roundcube-core roundcube/dbconfig-install boolean false\n",
+                       text=True, timeout=60)
     # Bounded retries: another test's scripts/deps may hold the apt lock.
     for attempt in range(4):
         p = subprocess.run([os.path.join(SOURCE, "scripts", "deps")] + DEPS + NODE_DEPS,
