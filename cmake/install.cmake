@@ -10,8 +10,14 @@ include(GNUInstallDirs)
 set(TERN_PKG_DIR ${CMAKE_SOURCE_DIR}/packaging)
 # Relative paths are relative to the prefix at install time; the Debian build passes
 # /lib/systemd/system (Debian 12 is not usr-merged for packages).
-set(TERN_SYSTEMD_UNIT_DIR "lib/systemd/system" CACHE STRING "systemd unit directory")
-set(TERN_SYSCONF_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}" CACHE PATH "the directory that gets tern/ (/etc)")
+# Both may be given with -D; the defaults follow the prefix (not cached, so a later
+# -DCMAKE_INSTALL_PREFIX change is followed).
+if(NOT DEFINED TERN_SYSTEMD_UNIT_DIR)
+  set(TERN_SYSTEMD_UNIT_DIR "lib/systemd/system")
+endif()
+if(NOT DEFINED TERN_SYSCONF_DIR)
+  set(TERN_SYSCONF_DIR "${CMAKE_INSTALL_FULL_SYSCONFDIR}") # /etc for the /usr prefix
+endif()
 
 function(tern_install_daemon target component)
   if(TARGET ${target})
