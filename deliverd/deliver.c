@@ -283,6 +283,8 @@ void deliver_targets(uv_loop_t *loop, struct spool *sp, struct lmtp_session *s,
                      struct lmtp_target *targets, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		if (targets[i].remote)
+			continue; /* relay branch: queued by relay_intake.c */
 		struct deliver_job *j = xcalloc(1, sizeof(*j));
 		j->req.data = j;
 		j->s = s;

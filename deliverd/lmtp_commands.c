@@ -4,6 +4,7 @@
  * states each is allowed.
  */
 #include "lmtp_private.h"
+#include "queue.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -111,11 +112,15 @@ static int mail_param(struct lmtp_session *s, const char *key, const char *value
 			lmtp_error(s, "501 5.5.4 Bad RET parameter");
 			return -1;
 		}
+		free(s->dsn_ret);
+		s->dsn_ret = xstrdup(strcasecmp(value, "FULL") == 0 ? "FULL" : "HDRS");
 	} else if (strcasecmp(key, "ENVID") == 0) {
 		if (value == NULL || strlen(value) > 100 || !xtext_valid(value)) {
 			lmtp_error(s, "501 5.5.4 Bad ENVID parameter");
 			return -1;
 		}
+		free(s->dsn_envid);
+		s->dsn_envid = xstrdup(value);
 	} else {
 		lmtp_error(s, "555 5.5.4 Unsupported parameter");
 		return -1;
@@ -169,6 +174,20 @@ static void cmd_mail(struct lmtp_session *s, char *args)
 	lmtp_reply(s, "250 2.1.0 Ok");
 }
 
+/* relay branch: NOTIFY as queue.h bits, for remote recipients. */
+static unsigned notify_bits(const char *value)
+{
+	unsigned bits = 0;
+	char *copy = xstrdup(value), *save = NULL;
+	for (char *w = strtok_r(copy, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save))
+		bits |= strcasecmp(w, "NEVER") == 0     ? QUEUE_NOTIFY_NEVER
+		        : strcasecmp(w, "SUCCESS") == 0 ? QUEUE_NOTIFY_SUCCESS
+		        : strcasecmp(w, "FAILURE") == 0 ? QUEUE_NOTIFY_FAILURE
+		                                        : QUEUE_NOTIFY_DELAY;
+	free(copy);
+	return bits;
+}
+
 static int rcpt_param(struct lmtp_session *s, const char *key, const char *value)
 {
 	if (strcasecmp(key, "NOTIFY") == 0) {
@@ -193,6 +212,7 @@ static int rcpt_param(struct lmtp_session *s, const char *key, const char *value
 			lmtp_error(s, "501 5.5.4 Bad NOTIFY parameter");
 			return -1;
 		}
+		s->rcpt_notify = notify_bits(value);
 	} else if (strcasecmp(key, "ORCPT") == 0) {
 		const char *semi = value != NULL ? strchr(value, ';') : NULL;
 		if (semi == NULL || semi == value || strlen(value) > 500 ||
@@ -200,6 +220,8 @@ static int rcpt_param(struct lmtp_session *s, const char *key, const char *value
 			lmtp_error(s, "501 5.5.4 Bad ORCPT parameter");
 			return -1;
 		}
+		free(s->rcpt_orcpt);
+		s->rcpt_orcpt = xstrdup(value);
 	} else {
 		lmtp_error(s, "555 5.5.4 Unsupported parameter");
 		return -1;
@@ -219,6 +241,9 @@ static void cmd_rcpt(struct lmtp_session *s, char *args)
 	size_t rest = 0;
 	const char *err = NULL;
 	struct address a;
+	s->rcpt_notify = 0;
+	free(s->rcpt_orcpt);
+	s->rcpt_orcpt = NULL;
 	if (address_parse_path(args, strlen(args), false, s->smtputf8, true, s->maps->delimiter, &a,
 	                       &rest, &err) < 0) {
 		lmtp_error(s, "501 %s", err);

@@ -6,6 +6,8 @@
  */
 #include "lmtp_private.h"
 
+#include "aliases.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +35,8 @@ static void add_found(struct lmtp_pending_rcpt *p, const struct address *a, cons
 
 static bool same_target(const struct lmtp_target *a, const struct lmtp_target *b)
 {
+	if (a->remote || b->remote)
+		return a->remote && b->remote && strcmp(a->address, b->address) == 0;
 	if (strcmp(a->home, b->home) != 0)
 		return false;
 	if (a->detail == NULL || b->detail == NULL)
@@ -103,9 +107,35 @@ static void finish_rcpt(struct lmtp_session *s)
 	lmtp_pending_free(p);
 }
 
+/* relay branch: a non-local address goes to the outbound queue, no userdb lookup. */
+static bool add_remote(struct lmtp_session *s, const struct address *a)
+{
+	if (!s->be->relay_remote || a->domain[0] == '\0' ||
+	    recipient_domain_is_local(s->maps, a->domain))
+		return false;
+	/* A domain with a catch-all in the virtual map is ours (a virtual alias domain). */
+	char *catchall = xasprintf("@%s", a->domain);
+	size_t n = 0;
+	bool virtual_domain = alias_map_lookup(s->maps->virtual_map, catchall, &n) != NULL;
+	free(catchall);
+	if (virtual_domain)
+		return false;
+	struct lmtp_pending_rcpt *p = &s->pending;
+	p->found = xreallocarray(p->found, p->n_found + 1, sizeof(*p->found));
+	struct lmtp_target *t = &p->found[p->n_found++];
+	memset(t, 0, sizeof(*t));
+	t->address = xstrdup(a->full);
+	t->remote = true;
+	t->notify = s->rcpt_notify;
+	t->orcpt = s->rcpt_orcpt != NULL ? xstrdup(s->rcpt_orcpt) : NULL;
+	return true;
+}
+
 void lmtp_rcpt_lookup_next(struct lmtp_session *s)
 {
 	struct lmtp_pending_rcpt *p = &s->pending;
+	while (p->next < p->t.n && !p->tempfail && add_remote(s, &p->t.v[p->next]))
+		p->next++;
 	/* A temporary failure decides the reply; stop asking. */
 	if (p->next < p->t.n && !p->tempfail) {
 		char *key = recipient_mailbox_key(&p->t.v[p->next]);

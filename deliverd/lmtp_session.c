@@ -112,6 +112,7 @@ void lmtp_target_free(struct lmtp_target *t)
 	free(t->prefix);
 	free(t->orig);
 	free(t->folder_used);
+	free(t->orcpt);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -151,6 +152,11 @@ void lmtp_transaction_reset(struct lmtp_session *s)
 	targets_free(s);
 	lmtp_pending_free(&s->pending);
 	s->smtputf8 = false;
+	free(s->dsn_ret);
+	free(s->dsn_envid);
+	free(s->rcpt_orcpt);
+	s->dsn_ret = s->dsn_envid = s->rcpt_orcpt = NULL;
+	s->rcpt_notify = 0;
 	s->declared_size = 0;
 	s->in_body = false;
 	s->spool_failed = false;
@@ -308,6 +314,26 @@ static const char *status_text(enum lmtp_delivery_status st)
 	return "Temporary local problem, try again later";
 }
 
+const char *lmtp_session_sender(const struct lmtp_session *s)
+{
+	return s->sender.full;
+}
+
+bool lmtp_session_smtputf8(const struct lmtp_session *s)
+{
+	return s->smtputf8;
+}
+
+const char *lmtp_session_dsn_ret(const struct lmtp_session *s)
+{
+	return s->dsn_ret;
+}
+
+const char *lmtp_session_dsn_envid(const struct lmtp_session *s)
+{
+	return s->dsn_envid;
+}
+
 static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 {
 	const char *dsn = status_reply(t->status) + 4;
@@ -322,7 +348,11 @@ static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 		buf_printf(&orig, "orig_to=<%s>, ", lmtp_log_text(&tmp, t->orig));
 	lmtp_log_text(&to, t->address);
 	bool inbox = t->folder_used == NULL || strcmp(t->folder_used, "INBOX") == 0;
-	if (t->status == LMTP_DELIVERED)
+	if (t->remote && t->status == LMTP_DELIVERED)
+		log_info("%s: to=<%s>, %srelay=queue, delay=%.2f, dsn=%s, status=queued (queued as %s)",
+		         s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,
+		         t->folder_used != NULL ? t->folder_used : "?");
+	else if (t->status == LMTP_DELIVERED)
 		log_info("%s: to=<%s>, %srelay=local, delay=%.2f, dsn=%s, status=sent "
 		         "(delivered to maildir%s%s)",
 		         s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,

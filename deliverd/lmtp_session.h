@@ -56,6 +56,11 @@ struct lmtp_target {
 	bool done;
 	enum lmtp_delivery_status status;
 	char *folder_used; /* "INBOX" or the folder name, for the log */
+	/* relay branch: a recipient in a non-local domain, for the outbound queue (key, home
+	 * and detail are NULL; folder_used gets the queue id). */
+	bool remote;
+	unsigned notify; /* remote targets: RFC 3461 NOTIFY (queue.h bits), 0 = not given */
+	char *orcpt;     /* remote targets: ORCPT as given ("rfc822;xtext"), or NULL */
 };
 
 struct lmtp_backend {
@@ -80,6 +85,9 @@ struct lmtp_backend {
 	/* Optional: may this sender be used? Return NULL when yes, else the reply text
 	 * ("553 5.7.1 ..."). sender is "" for the null path. */
 	const char *(*check_sender)(void *ctx, const char *sender);
+	/* relay branch: true when recipients in non-local domains are accepted for the
+	 * outbound queue (as remote targets) instead of being looked up in the userdb. */
+	bool relay_remote;
 };
 
 struct lmtp_session *lmtp_session_new(const struct lmtp_backend *backend,
@@ -110,6 +118,13 @@ void lmtp_session_delivery_done(struct lmtp_session *s, size_t index,
 void lmtp_session_close(struct lmtp_session *s);
 
 /* Set the alias maps and delimiter used at RCPT (recipient.h); not owned. */
+/* relay branch: the transaction's envelope, for the outbound queue. */
+const char *lmtp_session_sender(const struct lmtp_session *s);
+bool lmtp_session_smtputf8(const struct lmtp_session *s);
+/* RET ("FULL"/"HDRS") and ENVID (xtext) of the transaction, or NULL. */
+const char *lmtp_session_dsn_ret(const struct lmtp_session *s);
+const char *lmtp_session_dsn_envid(const struct lmtp_session *s);
+
 struct recipient_maps;
 void lmtp_session_set_maps(struct lmtp_session *s, const struct recipient_maps *maps);
 

@@ -26,6 +26,8 @@
 #include "net/daemon.h"
 #include "net/listener.h"
 #include "recipient.h"
+#include "relay.h"
+#include "relay_intake.h"
 
 #define MAX_UIDS 64
 
@@ -211,6 +213,7 @@ static void be_deliver(void *ctx, struct lmtp_session *s, struct lmtp_target *ta
 {
 	struct lmtp_conn *lc = ctx;
 	deliver_targets(D.loop, lc->spool, s, targets, n);
+	relay_queue_targets(D.loop, spool_fd(lc->spool), spool_size(lc->spool), s, targets, n);
 }
 
 static void be_destroyed(void *ctx)
@@ -279,6 +282,9 @@ static void on_open(struct conn *c)
 	    .deliver = be_deliver,
 	    .destroyed = be_destroyed,
 	    .check_sender = be_check_sender,
+	    /* relay branch: non-local recipients go to the outbound queue; smtpd enforced the
+	     * relay policy, sendmail users are local. Without local domains nothing relays. */
+	    .relay_remote = D.n_domains > 0 && relay_queue() != NULL,
 	};
 	char *peer =
 	    xasprintf("%s[uid=%ld,pid=%ld]", submit ? "sendmail" : "lmtp", (long)uid, (long)pid);
@@ -539,6 +545,8 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 		if (D.submit == NULL)
 			return -1;
 	}
+	if (relay_setup(loop, cfg, D.hostname, error_r) < 0)
+		return -1;
 	log_info("ready: lmtp=%s, %zu virtual aliases, %zu local aliases",
 	         config_str(cfg, "deliverd", "lmtp_socket"), alias_map_count(D.maps.virtual_map),
 	         alias_map_count(D.maps.local_map));
@@ -577,6 +585,7 @@ static void on_shutdown(void)
 	/* Sessions still open may need the userdb until they end (on_close frees it). */
 	if (D.conns == NULL && D.userdb != NULL)
 		userdb_client_free(&D.userdb);
+	relay_shutdown();
 }
 
 int deliverd_main(int argc, char **argv)

@@ -239,6 +239,23 @@ static struct imap_arg *with_charset(const struct imap_arg *args, size_t count)
 	return a;
 }
 
+/* The messages matching "<charset> <search keys>" (SORT and THREAD put the charset first);
+ * NULL after replying BAD/NO. */
+static struct sort_entry *collect_matches(struct imap_session *s, const struct imap_arg *args,
+					  size_t count, size_t *n_r)
+{
+	struct imap_arg *search_args = with_charset(args, count);
+	int err;
+	const char *error;
+	struct sort_entry *e = collect(s, search_args, count + 1, n_r, &err, &error);
+	free(search_args);
+	if (err < 0) {
+		imap_session_tagged(s, err == -2 ? "NO" : "BAD", "%s", error);
+		return NULL;
+	}
+	return e;
+}
+
 enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg *args,
                                    size_t count, bool uid)
 {
@@ -249,15 +266,10 @@ enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg
 		imap_session_tagged(s, "BAD", "Invalid SORT arguments.");
 		return IMAP_CMD_DONE;
 	}
-	struct imap_arg *search_args = with_charset(args + 1, count - 1);
 	size_t n;
-	int err;
-	const char *error;
-	struct sort_entry *e = collect(s, search_args, count, &n, &err, &error);
-	free(search_args);
-	if (err < 0) {
+	struct sort_entry *e = collect_matches(s, args + 1, count - 1, &n);
+	if (e == NULL) {
 		free(crit);
-		imap_session_tagged(s, err == -2 ? "NO" : "BAD", "%s", error);
 		return IMAP_CMD_DONE;
 	}
 	sort_crit = crit;
@@ -528,16 +540,10 @@ enum imap_cmd_result imap_thread_run(struct imap_session *s, const struct imap_a
 		imap_session_tagged(s, "BAD", "Unknown threading algorithm.");
 		return IMAP_CMD_DONE;
 	}
-	struct imap_arg *search_args = with_charset(args + 1, count - 1);
 	size_t n;
-	int err;
-	const char *error;
-	struct sort_entry *e = collect(s, search_args, count, &n, &err, &error);
-	free(search_args);
-	if (err < 0) {
-		imap_session_tagged(s, err == -2 ? "NO" : "BAD", "%s", error);
+	struct sort_entry *e = collect_matches(s, args + 1, count - 1, &n);
+	if (e == NULL)
 		return IMAP_CMD_DONE;
-	}
 	struct thread_set t = {0};
 	struct thread_node *roots;
 	if (refs) {

@@ -12,44 +12,46 @@
 #include "aliases.h"
 #include "base/xalloc.h"
 #include "config/config.h"
+#include "queue.h"
 
 int sendmail_mailq(const struct config *cfg, FILE *out)
 {
-	/* The outbound queue lives in $state_dir/queue; deliverd creates it when it first
-	 * queues a message. Report what is there, as Postfix's mailq summary does. */
-	char *dir = xasprintf("%s/queue", config_str(cfg, "global", "state_dir"));
-	DIR *d = opendir(dir);
-	if (d == NULL) {
+	/* The outbound queue (deliverd/queue.h), in Postfix's mailq layout. */
+	const char *dir = config_str(cfg, "deliverd", "queue_dir");
+	struct queue *q = NULL;
+	char *err = NULL;
+	if (queue_open_existing(dir, &q, &err) < 0) {
 		int e = errno;
+		free(err);
 		if (e == ENOENT) {
-			free(dir);
 			fprintf(out, "Mail queue is empty\n");
 			return EX_OK;
 		}
 		fprintf(stderr, "mailq: %s: %s\n", dir, strerror(e));
-		free(dir);
 		return EX_NOPERM;
 	}
-	unsigned long count = 0;
-	unsigned long long bytes = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		struct stat st;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode)) {
-			count++;
-			bytes += (unsigned long long)st.st_size;
-		}
+	int r = queue_print(q, out, false, &err);
+	queue_close(&q);
+	if (r < 0) {
+		fprintf(stderr, "mailq: %s\n", err);
+		free(err);
+		return EX_IOERR;
 	}
-	closedir(d);
-	free(dir);
-	if (count == 0)
-		fprintf(out, "Mail queue is empty\n");
-	else
-		fprintf(out, "-- %llu Kbytes in %lu Request%s.\n", (bytes + 1023) / 1024, count,
-		        count == 1 ? "" : "s");
+	return EX_OK;
+}
+
+int sendmail_flush(const struct config *cfg)
+{
+	const char *dir = config_str(cfg, "deliverd", "queue_dir");
+	struct queue *q = NULL;
+	char *err = NULL;
+	if (queue_open_existing(dir, &q, &err) < 0 || queue_request_flush(q, &err) < 0) {
+		fprintf(stderr, "sendmail: cannot flush the queue: %s\n", err);
+		free(err);
+		queue_close(&q);
+		return EX_UNAVAILABLE;
+	}
+	queue_close(&q);
 	return EX_OK;
 }
 

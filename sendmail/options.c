@@ -30,7 +30,7 @@ int sendmail_parse_args(int argc, char **argv, struct sendmail_opts *o)
 	opterr = 0;
 	optind = 1;
 	/* The same letters as Postfix's sendmail(1). */
-	while ((c = getopt(argc, argv, "B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q:tvx")) != -1) {
+	while ((c = getopt(argc, argv, "B:C:F:GIL:N:O:R:UV:X:b:ce:f:h:imno:p:r:q::tvx")) != -1) {
 		switch (c) {
 		case 'C':
 			o->config_path = optarg;
@@ -66,7 +66,10 @@ int sendmail_parse_args(int argc, char **argv, struct sendmail_opts *o)
 			}
 			break;
 		case 'q':
-			/* Queue runs are deliverd's job; nothing to do here. */
+			/* -q alone: a queue run now (Postfix: postqueue -f); -qINTERVAL and
+			 * -qR/-qS are historic and ignored. */
+			if (optarg == NULL)
+				o->mode = SENDMAIL_FLUSH;
 			break;
 		case '?':
 			fprintf(stderr, "sendmail: unknown or incomplete option -%c\n", optopt);
@@ -158,6 +161,9 @@ int sendmail_main(int argc, char **argv)
 		break;
 	case SENDMAIL_NEWALIAS:
 		r = sendmail_newaliases(cfg, stdout);
+		break;
+	case SENDMAIL_FLUSH:
+		r = sendmail_flush(cfg);
 		break;
 	}
 	config_free(&cfg);

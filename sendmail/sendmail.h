@@ -24,6 +24,7 @@ enum sendmail_mode {
 	SENDMAIL_SMTP,     /* -bs */
 	SENDMAIL_MAILQ,    /* -bp */
 	SENDMAIL_NEWALIAS, /* -bi */
+	SENDMAIL_FLUSH,    /* -q (relay branch): ask deliverd to retry deferred mail now */
 };
 
 struct sendmail_opts {
@@ -53,6 +54,7 @@ void sendmail_identity_free(struct sendmail_identity *id);
 int sendmail_submit(const struct config *cfg, const struct sendmail_opts *o, FILE *in);
 int sendmail_smtp(const struct config *cfg, const struct sendmail_opts *o, FILE *in, FILE *out);
 int sendmail_mailq(const struct config *cfg, FILE *out);
+int sendmail_flush(const struct config *cfg);
 int sendmail_newaliases(const struct config *cfg, FILE *out);
 
 int sendmail_main(int argc, char **argv);

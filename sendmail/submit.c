@@ -5,6 +5,8 @@
  */
 #include "submit.h"
 
+#include "queue_maildrop.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
@@ -148,17 +150,40 @@ int submit_exit_code(const struct submit_tx *tx)
 	return EX_OK;
 }
 
-/* Writes one line (without its line end) dot-stuffed, with CRLF. */
-static int write_line(struct submit_tx *tx, const char *line, size_t len, bool at_start)
+/*
+ * Where the message goes: deliverd over LMTP (dot-stuffed), or the maildrop when deliverd
+ * is down (the bytes as they are).
+ */
+struct body_sink {
+	struct submit_tx *tx;             /* LMTP, or NULL */
+	struct maildrop_writer *maildrop; /* or the maildrop */
+	char *error;
+};
+
+static int sink_write(struct body_sink *out, const void *data, size_t len)
+{
+	if (out->tx != NULL)
+		return submit_write(out->tx, data, len);
+	char *error = NULL;
+	if (maildrop_write(out->maildrop, data, len, &error) < 0) {
+		free(out->error);
+		out->error = error;
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes one line (without its line end), dot-stuffed for LMTP. */
+static int write_line(struct body_sink *out, const char *line, size_t len, bool at_start)
 {
 	/* RFC 5321 4.5.2: a line starting with "." gets one more. */
-	if (at_start && len > 0 && line[0] == '.' && submit_write(tx, ".", 1) < 0)
+	if (out->tx != NULL && at_start && len > 0 && line[0] == '.' && sink_write(out, ".", 1) < 0)
 		return -1;
-	return submit_write(tx, line, len);
+	return sink_write(out, line, len);
 }
 
 /* Streams stdin's body: LF or CRLF line ends become CRLF; reads in bounded chunks. */
-static int stream_body(struct submit_tx *tx, FILE *in, bool ignore_dots)
+static int stream_body(struct body_sink *tx, FILE *in, bool ignore_dots)
 {
 	char chunk[8192];
 	bool at_start = true;
@@ -173,34 +198,44 @@ static int stream_body(struct submit_tx *tx, FILE *in, bool ignore_dots)
 			return 0;
 		if (write_line(tx, chunk, len, at_start) < 0)
 			return -1;
-		if (eol && submit_write(tx, "\r\n", 2) < 0)
+		if (eol && sink_write(tx, "\r\n", 2) < 0)
 			return -1;
 		at_start = eol;
 	}
-	if (!at_start && submit_write(tx, "\r\n", 2) < 0)
+	if (!at_start && sink_write(tx, "\r\n", 2) < 0)
 		return -1;
 	return 0;
 }
 
-/* DATA, the header block, the rest of stdin, the end; returns the exit code. */
-static int send_content(struct submit_tx *tx, struct header_block *h, FILE *in, bool ignore_dots)
+/* The header block, the rest of stdin. */
+static int write_message(struct body_sink *out, struct header_block *h, FILE *in, bool ignore_dots)
 {
-	int r = submit_data(tx);
+	int r = 0;
 	for (size_t i = 0; i < h->n && r == 0; i++) {
 		/* Continuation lines inside a field are already CRLF-joined. */
-		r = write_line(tx, h->lines[i], strlen(h->lines[i]), true);
+		r = write_line(out, h->lines[i], strlen(h->lines[i]), true);
 		if (r == 0)
-			r = submit_write(tx, "\r\n", 2);
+			r = sink_write(out, "\r\n", 2);
 	}
 	if (r == 0)
-		r = submit_write(tx, "\r\n", 2);
+		r = sink_write(out, "\r\n", 2);
 	if (r == 0 && h->first_body_line != NULL) {
-		r = write_line(tx, h->first_body_line, strlen(h->first_body_line), true);
+		r = write_line(out, h->first_body_line, strlen(h->first_body_line), true);
 		if (r == 0)
-			r = submit_write(tx, "\r\n", 2);
+			r = sink_write(out, "\r\n", 2);
 	}
 	if (r == 0 && !h->eof)
-		r = stream_body(tx, in, ignore_dots);
+		r = stream_body(out, in, ignore_dots);
+	return r;
+}
+
+/* DATA, the message, the end; returns the exit code. */
+static int send_content(struct submit_tx *tx, struct header_block *h, FILE *in, bool ignore_dots)
+{
+	struct body_sink out = {.tx = tx};
+	int r = submit_data(tx);
+	if (r == 0)
+		r = write_message(&out, h, in, ignore_dots);
 	if (r == 0)
 		r = submit_finish(tx, stderr);
 	if (r < 0) {
@@ -208,6 +243,41 @@ static int send_content(struct submit_tx *tx, struct header_block *h, FILE *in, 
 		return EX_TEMPFAIL;
 	}
 	return submit_exit_code(tx);
+}
+
+/*
+ * deliverd is down: the message goes to the maildrop, which deliverd picks up when it
+ * runs again, so cron mail is never lost (deliverd decides the sender from the file's
+ * owner, not from what is written here).
+ */
+static int drop_content(const struct config *cfg, const char *sender, char **rcpts, size_t n,
+                        struct header_block *h, FILE *in, bool ignore_dots)
+{
+	const char *dir = config_str(cfg, "deliverd", "maildrop_dir");
+	struct body_sink out = {0};
+	char *error = NULL;
+	if (maildrop_begin(dir, sender, (const char *const *)rcpts, n, &out.maildrop, &error) < 0) {
+		fprintf(stderr,
+		        "sendmail: fatal: deliverd is not running and the maildrop %s "
+		        "cannot take the message: %s\n",
+		        dir, error);
+		free(error);
+		return EX_TEMPFAIL;
+	}
+	if (write_message(&out, h, in, ignore_dots) < 0) {
+		fprintf(stderr, "sendmail: fatal: maildrop: %s\n",
+		        out.error ? out.error : "I/O error");
+		free(out.error);
+		maildrop_abort(out.maildrop);
+		return EX_TEMPFAIL;
+	}
+	if (maildrop_commit(out.maildrop, &error) < 0) {
+		fprintf(stderr, "sendmail: fatal: maildrop: %s\n", error);
+		free(error);
+		return EX_TEMPFAIL;
+	}
+	fprintf(stderr, "sendmail: deliverd is not running; the message waits in the maildrop\n");
+	return EX_OK;
 }
 
 static void qualify(char ***list, size_t n, const struct sendmail_identity *id)
@@ -288,8 +358,7 @@ int sendmail_submit(const struct config *cfg, const struct sendmail_opts *o, FIL
 		fprintf(stderr, "sendmail: fatal: no recipients found\n");
 		rc = EX_USAGE;
 	} else if (submit_connect(cfg, &tx, id.hostname) < 0) {
-		fprintf(stderr, "sendmail: fatal: %s\n", tx.error ? tx.error : "cannot connect");
-		rc = EX_TEMPFAIL;
+		rc = drop_content(cfg, sender, rcpts, n, &h, in, o->ignore_dots);
 	} else {
 		int accepted = submit_envelope(&tx, sender, rcpts, n, stderr, &mail_reply);
 		if (accepted < 0) {

@@ -32,6 +32,8 @@ struct config;
 			"print a password hash for the passwd-file, like doveadm pw (-t: verify)") \
 	TERNCTL_COMMAND(auth, "test USER [PASSWORD]",                                              \
 			"authenticate USER with PLAIN through authd, as smtpd and imapd do")       \
+	TERNCTL_COMMAND(queue, "list [--json] | flush | delete|hold|release QID...|ALL",          \
+			"show or act on deliverd's outbound queue (flush: retry deferred mail now)") \
 	/* one row per command, kept in the order `ternctl help` lists them */
 /* clang-format on */
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -98,6 +99,22 @@ def test_unknown_recipient_and_deliverd_down(env):
     r = env.sendmail(input_bytes=b"Subject: x\n\nx\n")
     assert r.returncode == EX_USAGE
     env.kill_deliverd()
+    # deliverd down: the message waits in the maildrop (never lost, never a failure for
+    # cron), and goes to the mailbox once deliverd runs again.
+    r = env.sendmail("alice@example.test", input_bytes=b"Subject: while down\n\nkept\n")
+    assert r.returncode == EX_OK, r.stderr
+    assert b"maildrop" in r.stderr
+    assert env.messages("alice@example.test") == []
+    env.start_deliverd()
+    deadline = time.time() + 20
+    while not env.messages("alice@example.test") and time.time() < deadline:
+        time.sleep(0.2)
+    msgs = env.messages("alice@example.test")
+    assert len(msgs) == 1 and b"\r\nSubject: while down\r\n" in msgs[0]
+    assert msgs[0].endswith(b"\r\n\r\nkept\r\n") or msgs[0].endswith(b"\r\nkept\r\n")
+    # No maildrop either: a temporary failure, the caller keeps the message.
+    env.kill_deliverd()
+    shutil.rmtree(env.state / "maildrop")
     r = env.sendmail("alice@example.test", input_bytes=b"Subject: x\n\nx\n")
     assert r.returncode == EX_TEMPFAIL
 
@@ -125,11 +142,16 @@ def test_bs_session(env):
 def test_mailq_and_newaliases(env):
     r = env.sendmail("-bp")
     assert r.returncode == EX_OK and r.stdout == b"Mail queue is empty\n"
-    q = env.state / "queue"
-    q.mkdir()
-    (q / "A1").write_bytes(b"x" * 3000)
+    # A message in deliverd's outbound queue (format: deliverd/queue.h).
+    q = env.state / "queue" / "msg"
+    q.mkdir(parents=True, exist_ok=True)
+    body = b"x" * 3000
+    head = ("TERNQ 1\nqid 0000000000000A01\narrival 1\nsender s@example.test\nenvid -\n"
+            "ret -\nflags ---\nrcpt 0 r@remote.test -\nsize %020d\nend\n" % len(body))
+    (q / "0000000000000A01").write_bytes(head.encode() + body)
     r = env.sendmail("-bp")
-    assert r.stdout == b"-- 3 Kbytes in 1 Request.\n"
+    assert r.stdout.endswith(b"-- 3 Kbytes in 1 Request.\n"), r.stdout
+    assert b"0000000000000A01" in r.stdout and b"r@remote.test" in r.stdout
     r = env.sendmail("-bi")
     assert r.returncode == EX_OK, r.stderr
     assert b"2 aliases" in r.stdout
