@@ -250,6 +250,35 @@ try:
         pp.quit()
         say("POP3: bob reads his copy; a wrong password is refused")
 
+    # sendmail by an ordinary user while deliverd is down: the message waits in the
+    # maildrop and is delivered when deliverd starts again.
+    procs["deliverd"].terminate()
+    procs["deliverd"].wait(timeout=30)
+    assert procs["deliverd"].returncode == 0, "deliverd exit status on SIGTERM"
+    msg2 = ("From: nobody@%s\nTo: alice@%s\nSubject: via maildrop pkgtest\n\n"
+            "queued while deliverd was down\n" % (DOMAIN, DOMAIN))
+    run(["runuser", "-u", "nobody", "--", "/usr/sbin/sendmail", "-i", "alice@%s" % DOMAIN],
+        stdin=msg2, timeout=60)
+    log = open(os.path.join(LOGDIR, "deliverd-2.log"), "w")
+    procs["deliverd"] = subprocess.Popen(
+        unit_execstart("/lib/systemd/system/tern-deliverd.service"), stdin=subprocess.DEVNULL,
+        stdout=log, stderr=log, env=dict(ENV, NOTIFY_SOCKET="/run/pkgtest-notify-deliverd"),
+        start_new_session=True)
+    wait_notify(notify["deliverd"], "READY=1", time.monotonic() + STEP_TIMEOUT)
+    deadline = time.monotonic() + STEP_TIMEOUT
+    found = False
+    while time.monotonic() < deadline and not found:
+        im = imaplib.IMAP4_SSL("127.0.0.1", port("imaps"), ssl_context=ctx, timeout=STEP_TIMEOUT)
+        im.login("alice@%s" % DOMAIN, PW["alice"])
+        im.select("INBOX", readonly=True)
+        _typ, data = im.search(None, "SUBJECT", '"via maildrop pkgtest"')
+        found = bool(data[0].split())
+        im.logout()
+        if not found:
+            time.sleep(0.2)
+    assert found, "mail left in the maildrop by nobody's sendmail was not delivered"
+    say("sendmail as nobody with deliverd down: kept in the maildrop, delivered at restart")
+
     # The Maildir is tern-vmail's.
     files = glob.glob("/var/mail/tern/**/new/*", recursive=True) + \
         glob.glob("/var/mail/tern/**/cur/*", recursive=True)

@@ -27,16 +27,33 @@ async function run(name, fn) {
   console.log(`STEP ${name} ok`);
 }
 
+// Polls fn in the page until it returns a truthy value, across navigations (bounded).
+async function until(fn, what) {
+  const end = Date.now() + T;
+  while (Date.now() < end) {
+    try {
+      const v = await page.evaluate(fn);
+      if (v) return v;
+    } catch (_) { /* the page is navigating */ }
+    await page.waitForTimeout(200);
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+
 async function login(user, pw) {
   await page.goto(E.RC_URL, { timeout: T });
   if (await page.locator('#rcmloginuser').count() === 0) {
     // Logged in: log out through the Logout button (a GET without the token is ignored).
-    await Promise.all([page.waitForNavigation({ timeout: T }), page.click('a.logout')]);
-    await page.waitForSelector('#rcmloginuser', { timeout: T });
+    await page.click('a.logout');
+    await until(() => !!document.getElementById('rcmloginuser'), 'the login page after logout');
   }
   await page.fill('#rcmloginuser', user);
   await page.fill('#rcmloginpwd', pw);
-  await Promise.all([page.waitForNavigation({ timeout: T }), page.click('#rcmloginsubmit')]);
+  await page.click('#rcmloginsubmit');
+  await until(() => document.getElementById('mailboxlist') ||
+    (document.getElementById('rcmloginuser') && /Login failed/i.test(document.body.innerText)),
+  'the mail view or the login error');
+  await page.waitForLoadState('load', { timeout: T });
 }
 
 async function openFolder(mbox) {
