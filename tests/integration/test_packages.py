@@ -22,6 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 
 import pytest
 
@@ -150,5 +151,8 @@ exec chroot $R /usr/bin/python3 /pkgtest/debs/pkg_inner.py /pkgtest/debs $BASE /
             pytest.skip("cannot make the throw-away root here: " + p.stderr.strip()[-300:])
         assert p.returncode == 0 and "PKG-OK" in p.stdout, \
             "install/use/purge failed:\n%s\n%s" % (p.stdout[-6000:], p.stderr[-6000:])
+        for line in p.stdout.splitlines():
+            if line.startswith("KNOWN-BUG:"):
+                warnings.warn(line)
     finally:
         shutil.rmtree(work, ignore_errors=True)
