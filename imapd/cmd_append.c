@@ -98,8 +98,8 @@ enum imap_cmd_result cmd_append(struct imap_session *s, const struct imap_comman
 	if (name != NULL && i < n && a[i].type == IMAP_ARG_QUOTED)
 		date = a[i++].str;
 	const struct imap_arg *msg = name != NULL && i == n - 1 ? &a[i] : NULL;
-	if (msg == NULL || (msg->type != IMAP_ARG_LITERAL && msg->type != IMAP_ARG_STREAMED) ||
-	    msg->literal8) {
+	/* A literal8 is accepted as BINARY is advertised (RFC 3516 4.4). */
+	if (msg == NULL || (msg->type != IMAP_ARG_LITERAL && msg->type != IMAP_ARG_STREAMED)) {
 		imap_session_tagged(s, "BAD", "Invalid APPEND arguments.");
 		return IMAP_CMD_DONE;
 	}

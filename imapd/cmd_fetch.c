@@ -39,6 +39,7 @@ struct fetch_job {
 	struct imap_section *section;
 	char *chunk;
 	bool expunged_seen; /* a message vanished under us */
+	int binary_error;   /* IMAP_BINARY_UNKNOWN_CTE / IMAP_BINARY_TOO_BIG met, else 0 */
 };
 
 static void job_free(struct fetch_job *job)
@@ -179,13 +180,28 @@ static void job_start_section(struct fetch_job *job)
 	if (job->mime == NULL && job->fd < 0 && job_open_message(job) < 0)
 		job->expunged_seen = true;
 	job->section = NULL;
-	if (job->mime != NULL && imap_section_open(job->fd, job->mime, b, &job->section) < 0)
+	int r = 0;
+	if (job->mime != NULL && b->kind == BODY_KIND_BODY)
+		r = imap_section_open(job->fd, job->mime, b, &job->section);
+	else if (job->mime != NULL)
+		r = imap_section_open_binary(job->fd, job->mime, b, &job->section);
+	if (r < 0) {
 		job->section = NULL;
-	if (job->section == NULL)
+		if (r != -1 && job->binary_error == 0)
+			job->binary_error = r;
+	}
+	if (job->section == NULL) {
 		(void)buf_append_str(&out, "NIL");
-	else
-		(void)buf_printf(&out, "{%llu}\r\n",
+	} else if (b->kind == BODY_KIND_BINARY_SIZE) {
+		/* RFC 3516 4.3: the size only, never the data. */
+		(void)buf_printf(&out, "%llu", (unsigned long long)imap_section_size(job->section));
+		imap_section_free(&job->section);
+	} else {
+		/* RFC 3516 4.2: a result with NUL octets must be sent as literal8. */
+		bool lit8 = b->kind == BODY_KIND_BINARY && imap_section_has_nul(job->section);
+		(void)buf_printf(&out, "%s{%llu}\r\n", lit8 ? "~" : "",
 		                 (unsigned long long)imap_section_size(job->section));
+	}
 	(void)conn_write(job->s->conn, out.data, out.len);
 	buf_free(&out);
 }
@@ -206,7 +222,11 @@ static void job_finish(struct fetch_job *job)
 	bool async = job->async;
 	s->drain_cb = NULL;
 	s->drain_ctx = NULL;
-	if (job->expunged_seen)
+	if (job->binary_error == IMAP_BINARY_UNKNOWN_CTE)
+		imap_session_tagged(s, "NO", "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding.");
+	else if (job->binary_error == IMAP_BINARY_TOO_BIG)
+		imap_session_tagged(s, "NO", "[LIMIT] The part is too large to decode.");
+	else if (job->expunged_seen)
 		imap_session_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged.");
 	else
 		imap_session_tagged(s, "OK", "Fetch completed.");
@@ -307,13 +327,6 @@ enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_co
 		imap_session_tagged(s, "BAD", "%s.", error);
 		free(job);
 		return IMAP_CMD_DONE;
-	}
-	for (size_t i = 0; i < job->items.n_bodies; i++) {
-		if (job->items.bodies[i].kind != BODY_KIND_BODY) {
-			imap_session_tagged(s, "BAD", "BINARY is not supported.");
-			job_free(job);
-			return IMAP_CMD_DONE;
-		}
 	}
 	plan_rfc822_items(&job->items);
 	if (job->items.flags & FETCH_MODSEQ)

@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 #include "imap_fetch_items.h"
+#include "mime/mime_decode.h"
 #include "mime/mime_parser.h"
 
 #define SECTION_CHUNK 65536
@@ -233,6 +234,74 @@ int imap_section_open(int fd, const struct mime_part *root, const struct imap_fe
 	}
 	*section_r = s;
 	return 0;
+}
+
+int imap_binary_decode(const char *cte, const char *in, size_t len, struct buf *out)
+{
+	if (cte == NULL || strcasecmp(cte, "7bit") == 0 || strcasecmp(cte, "8bit") == 0) {
+		append_crlf(out, in, len);
+	} else if (strcasecmp(cte, "binary") == 0) {
+		(void)buf_append(out, in, len);
+	} else if (strcasecmp(cte, "base64") == 0) {
+		mime_base64_decode(in, len, out);
+	} else if (strcasecmp(cte, "quoted-printable") == 0) {
+		/* Hard line breaks are CRLF in the canonical form; "=0A" stays a bare LF. */
+		struct buf crlf;
+		buf_init(&crlf, 0);
+		append_crlf(&crlf, in, len);
+		mime_qp_decode(buf_cstr(&crlf), crlf.len, out);
+		buf_free(&crlf);
+	} else {
+		return IMAP_BINARY_UNKNOWN_CTE;
+	}
+	return 0;
+}
+
+int imap_section_open_binary(int fd, const struct mime_part *root,
+                             const struct imap_fetch_body *body, struct imap_section **section_r)
+{
+	*section_r = NULL;
+	const struct mime_part *part = imap_section_find_part(root, body->part, body->n_part);
+	if (part == NULL)
+		return 0;
+	uint64_t offset = part->body_offset, physical = part->body.physical;
+	const char *cte = part->encoding;
+	if (body->n_part == 0) {
+		/* The whole message: header and body as they are (no transfer encoding). */
+		offset = part->header_offset;
+		physical = part->header.physical + part->body.physical;
+		cte = NULL;
+	} else if (strcasecmp(part->type, "multipart") == 0 || is_rfc822(part)) {
+		cte = NULL; /* RFC 2045 6.4: composite types are 7bit, 8bit or binary */
+	}
+	if (physical > IMAP_BINARY_MAX)
+		return IMAP_BINARY_TOO_BIG;
+	struct buf raw;
+	buf_init(&raw, 0);
+	if (read_range(fd, offset, physical, &raw) < 0) {
+		buf_free(&raw);
+		return -1;
+	}
+	struct imap_section *s = xcalloc(1, sizeof(*s));
+	s->fd = fd;
+	s->in_memory = true;
+	/* CRLF conversion at most doubles the stored size. */
+	buf_init(&s->mem, (size_t)IMAP_BINARY_MAX * 2);
+	int r = imap_binary_decode(cte, buf_cstr(&raw), raw.len, &s->mem);
+	buf_free(&raw);
+	if (r < 0) {
+		imap_section_free(&s);
+		return r;
+	}
+	apply_partial(s, body, s->mem.len);
+	*section_r = s;
+	return 0;
+}
+
+bool imap_section_has_nul(const struct imap_section *s)
+{
+	return s->in_memory && s->vend > s->vstart &&
+	       memchr(s->mem.data + s->vstart, '\0', (size_t)(s->vend - s->vstart)) != NULL;
 }
 
 uint64_t imap_section_size(const struct imap_section *s)

@@ -98,7 +98,7 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
 	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
 	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE");
+	                     " CREATE-SPECIAL-USE BINARY");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)

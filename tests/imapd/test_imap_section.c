@@ -78,7 +78,22 @@ static char *fetch(const char *msg, size_t len, const char *item)
 	assert_int_equal(items.n_bodies, 1);
 
 	struct imap_section *s;
-	assert_int_equal(imap_section_open(fd, root, &items.bodies[0], &s), 0);
+	if (items.bodies[0].kind == BODY_KIND_BODY) {
+		assert_int_equal(imap_section_open(fd, root, &items.bodies[0], &s), 0);
+	} else {
+		int r = imap_section_open_binary(fd, root, &items.bodies[0], &s);
+		if (r < 0) {
+			assert_true(r == IMAP_BINARY_UNKNOWN_CTE);
+			s = NULL;
+			(void)buf_append_str(&out, "UNKNOWN-CTE");
+		} else if (s == NULL) {
+			(void)buf_append_str(&out, "NIL");
+		}
+		if (s != NULL && imap_section_has_nul(s))
+			(void)buf_append_char(&out, '~');
+		if (r < 0 || s == NULL)
+			goto done;
+	}
 	if (s == NULL) {
 		(void)buf_append_str(&out, "NIL");
 	} else {
@@ -95,6 +110,7 @@ static char *fetch(const char *msg, size_t len, const char *item)
 		assert_int_equal(got, size);
 		imap_section_free(&s);
 	}
+done:
 	imap_fetch_items_free(&items);
 	imap_command_free(&cmd);
 	mime_part_free(&root);
@@ -189,12 +205,65 @@ static void test_chunk_boundary(void **state)
 	buf_free(&msg);
 }
 
+static const char binary_msg[] = "Subject: bin\n"
+                                 "Content-Type: multipart/mixed; boundary=b\n"
+                                 "\n"
+                                 "--b\n"
+                                 "Content-Type: application/octet-stream\n"
+                                 "Content-Transfer-Encoding: BASE64\n"
+                                 "\n"
+                                 "AAFoaQ0K\n"
+                                 "/w==\n"
+                                 "--b\n"
+                                 "Content-Type: text/plain\n"
+                                 "Content-Transfer-Encoding: quoted-printable\n"
+                                 "\n"
+                                 "caf=C3=A9 long=\n"
+                                 " line\n"
+                                 "end=0A\n"
+                                 "--b\n"
+                                 "Content-Transfer-Encoding: x-uuencode\n"
+                                 "\n"
+                                 "begin 644 f\n"
+                                 "--b\n"
+                                 "Content-Transfer-Encoding: 8bit\n"
+                                 "\n"
+                                 "a\nb\n"
+                                 "--b--\n";
+
+/* BINARY (RFC 3516): base64 with a NUL (literal8 needed), quoted-printable with soft and
+ * hard line breaks, an unknown encoding, 8bit as BODY[] has it, partials on the decoded
+ * bytes. */
+static void test_binary(void **state)
+{
+	(void)state;
+	static const char b64[] = {'\0', 1, 'h', 'i', '\r', '\n', (char)0xff};
+	char *got = fetch(binary_msg, strlen(binary_msg), "BINARY[1]");
+	assert_int_equal(got[0], '~');
+	assert_string_equal(got + 1, "7:");
+	assert_memory_equal(got + 3, b64, sizeof(b64));
+	free(got);
+	got = fetch(binary_msg, strlen(binary_msg), "BINARY.PEEK[1]<2.3>");
+	assert_string_equal(got, "3:hi\r");
+	free(got);
+	expect(binary_msg, "BINARY[2]", "caf\xc3\xa9 long line\r\nend\n");
+	got = fetch(binary_msg, strlen(binary_msg), "BINARY[3]");
+	assert_string_equal(got, "UNKNOWN-CTE");
+	free(got);
+	expect(binary_msg, "BINARY[4]", "a\r\nb");
+	expect(binary_msg, "BINARY[5]", "NIL");
+	got = fetch(binary_msg, strlen(binary_msg), "BINARY.SIZE[2]");
+	assert_string_equal(got, "21:caf\xc3\xa9 long line\r\nend\n");
+	free(got);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_simple_message),
 	    cmocka_unit_test(test_nested_message),
 	    cmocka_unit_test(test_chunk_boundary),
+	    cmocka_unit_test(test_binary),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
