@@ -88,6 +88,21 @@ async function cmd(name, arg) {
   await page.evaluate(([n, a]) => rcmail.command(n, a), [name, arg]);
 }
 
+// Marks the selected message and waits for the list to show it. On a loaded machine the
+// first click can land while Roundcube is still busy with the preview; the command is
+// then given again (three tries, each bounded).
+async function markAndWait(what, shown, uid) {
+  for (let attempt = 1; ; attempt++) {
+    await cmd('mark', what);
+    try {
+      await page.waitForFunction(shown, uid, { timeout: T / 3 });
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
+}
+
 async function send() {
   await page.evaluate(() => rcmail.command('send', {}));
   // Roundcube leaves the compose screen once the message is sent (bounded wait).
@@ -168,12 +183,10 @@ async function main() {
       await openFolder('INBOX');
       const row = await rowOf(SUBJECT);
       await row.click();
-      await cmd('mark', 'flagged');
-      await page.waitForFunction(u => rcmail.message_list.rows[u].obj.classList.contains('flagged'), uid, { timeout: T });
+      await markAndWait('flagged', u => { const r = rcmail.message_list.rows[u]; return !!r && r.obj.classList.contains('flagged'); }, uid);
     });
     await run('mark-unread', async () => {
-      await cmd('mark', 'unread');
-      await page.waitForFunction(u => rcmail.message_list.rows[u].obj.classList.contains('unread'), uid, { timeout: T });
+      await markAndWait('unread', u => { const r = rcmail.message_list.rows[u]; return !!r && r.obj.classList.contains('unread'); }, uid);
     });
     await run('search-subject', async () => {
       await openFolder('INBOX');
