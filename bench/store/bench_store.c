@@ -3,7 +3,8 @@
  * warm open, FLAGS+ENVELOPE of every message, a header search, and deliveries per second
  * with 1 and N concurrent writers. Prints "name wall-seconds cpu-seconds ..." lines.
  *
- *   bench_store gen DIR N | open DIR | fetch DIR | search DIR NEEDLE | deliver DIR N THREADS
+ *   bench_store gen DIR N | open DIR | reopen DIR N | fetch DIR | search DIR NEEDLE | deliver DIR N
+ * THREADS
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -80,6 +81,12 @@ static int gen(const char *dir, unsigned int n)
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
 static struct store_mailbox *open_box(const char *dir)
 {
 	struct store_mailbox *box;
@@ -127,6 +134,24 @@ int main(int argc, char **argv)
 		printf("open %.3f %.3f count=%zu\n", now() - t0, cpu() - c0,
 		       store_mailbox_count(box));
 		store_mailbox_close(&box);
+	} else if (strcmp(argv[1], "reopen") == 0 && argc >= 4) {
+		/* Warm open + close of an indexed folder, repeated: median wall and CPU. */
+		unsigned int n = (unsigned int)strtoul(argv[3], NULL, 10);
+		if (n == 0 || n > 1000)
+			return 2;
+		double *w = xcalloc(n, sizeof(*w)), *c = xcalloc(n, sizeof(*c));
+		for (unsigned int i = 0; i < n; i++) {
+			double t1 = now(), c1 = cpu();
+			struct store_mailbox *box = open_box(dir);
+			store_mailbox_close(&box);
+			w[i] = now() - t1;
+			c[i] = cpu() - c1;
+		}
+		qsort(w, n, sizeof(*w), cmp_double);
+		qsort(c, n, sizeof(*c), cmp_double);
+		printf("reopen %.4f %.4f n=%u\n", w[n / 2], c[n / 2], n);
+		free(w);
+		free(c);
 	} else if (strcmp(argv[1], "fetch") == 0) {
 		struct store_mailbox *box = open_box(dir);
 		size_t bytes = 0;

@@ -152,7 +152,8 @@ void index_rec_encode(struct buf *b, const struct index_rec *r)
 	buf_append(b, r->name, name_len);
 }
 
-bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
+bool index_rec_decode_ref(const unsigned char *p, size_t len, struct index_rec *r,
+                          const char **name_r, size_t *name_len_r)
 {
 	/* type 1 + 4*3 + 8*5 + 4 + 4 = 61 bytes before the name */
 	if (len < 61 || p[0] != INDEX_REC_ADD)
@@ -170,6 +171,18 @@ bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
 	r->idate = (int64_t)index_get_u64(p + 37);
 	r->cache_off = index_get_u64(p + 45);
 	r->cache_len = index_get_u32(p + 53);
-	r->name = xstrndup((const char *)p + 61, name_len);
+	r->name = NULL;
+	*name_r = (const char *)p + 61;
+	*name_len_r = name_len;
 	return r->uid != 0;
+}
+
+bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
+{
+	const char *name;
+	size_t name_len;
+	if (!index_rec_decode_ref(p, len, r, &name, &name_len))
+		return false;
+	r->name = xstrndup(name, name_len);
+	return true;
 }

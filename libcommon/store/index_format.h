@@ -87,5 +87,9 @@ bool index_unframe(const unsigned char *p, size_t avail, const unsigned char **p
 void index_rec_encode(struct buf *payload, const struct index_rec *r);
 /* Decodes an ADD payload (type byte included); false when malformed. */
 bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r);
+/* The same checks without copying the name: r->name is left NULL and *name_r points at the
+ * name's name_len_r bytes inside p (not NUL-terminated). */
+bool index_rec_decode_ref(const unsigned char *p, size_t len, struct index_rec *r,
+                          const char **name_r, size_t *name_len_r);
 
 #endif

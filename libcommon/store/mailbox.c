@@ -85,8 +85,7 @@ static size_t view_compact(struct store_mailbox *box)
 				box->res_seqs[reported] = (uint32_t)(i + 1 - reported);
 				reported++;
 			}
-			free(st->msgs[i]->name);
-			free(st->msgs[i]);
+			mbox_msg_release(st->msgs[i]);
 			continue;
 		}
 		st->msgs[out++] = st->msgs[i];

@@ -23,13 +23,30 @@
 /* The snapshot is at most this big (about 2 million messages). */
 #define INDEX_FILE_MAX (512u * 1024 * 1024)
 
+void mbox_msg_release(struct mbox_msg *m)
+{
+	if (m == NULL)
+		return;
+	if (!m->name_in_slab)
+		free(m->name);
+	if (m->slab == NULL)
+		free(m);
+	else if (--m->slab->live == 0)
+		free(m->slab);
+}
+
+void mbox_msg_set_name(struct mbox_msg *m, char *name)
+{
+	if (!m->name_in_slab)
+		free(m->name);
+	m->name = name;
+	m->name_in_slab = false;
+}
+
 void index_state_free(struct index_state *st)
 {
-	for (size_t i = 0; i < st->count; i++) {
-		if (st->msgs[i] != NULL)
-			free(st->msgs[i]->name);
-		free(st->msgs[i]);
-	}
+	for (size_t i = 0; i < st->count; i++)
+		mbox_msg_release(st->msgs[i]);
 	free(st->msgs);
 	memset(st, 0, sizeof(*st));
 }
@@ -62,17 +79,19 @@ void mbox_note_changed(struct store_mailbox *box, uint32_t uid)
 	box->changed[box->changed_count++] = uid;
 }
 
-static void state_add(struct index_state *st, struct index_rec *r)
+/* UIDs only grow: an ADD at or below the last UID is a replayed or bogus one. */
+static bool state_accepts(const struct index_state *st, uint32_t uid)
 {
-	if (st->count > 0 && r->uid <= st->msgs[st->count - 1]->m.uid) {
-		free(r->name); /* UIDs only grow: a replayed or bogus ADD */
-		return;
-	}
+	return st->count == 0 || uid > st->msgs[st->count - 1]->m.uid;
+}
+
+/* Appends m (zeroed but for slab/name) as r's message. */
+static void state_push(struct index_state *st, const struct index_rec *r, struct mbox_msg *m)
+{
 	if (st->count == st->cap) {
 		st->cap = st->cap * 2 + 64;
 		st->msgs = xreallocarray(st->msgs, st->cap, sizeof(*st->msgs));
 	}
-	struct mbox_msg *m = xcalloc(1, sizeof(*m));
 	st->msgs[st->count++] = m;
 	m->m.uid = r->uid;
 	m->m.flags = r->flags;
@@ -83,11 +102,21 @@ static void state_add(struct index_state *st, struct index_rec *r)
 	m->m.idate = (time_t)r->idate;
 	m->cache_off = r->cache_off;
 	m->cache_len = r->cache_len;
-	m->name = r->name;
 	if (r->uid >= st->hdr.uidnext)
 		st->hdr.uidnext = r->uid + 1;
 	if (r->modseq > st->hdr.highestmodseq)
 		st->hdr.highestmodseq = r->modseq;
+}
+
+static void state_add(struct index_state *st, struct index_rec *r)
+{
+	if (!state_accepts(st, r->uid)) {
+		free(r->name);
+		return;
+	}
+	struct mbox_msg *m = xcalloc(1, sizeof(*m));
+	m->name = r->name;
+	state_push(st, r, m);
 }
 
 /* Applies one log payload; box (may be NULL) collects flag changes in its view. */
@@ -109,8 +138,7 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
 			m->m.flags = index_get_u32(p + 5);
 			m->m.keywords = index_get_u32(p + 9);
 			m->m.modseq = index_get_u64(p + 13);
-			free(m->name);
-			m->name = xstrndup((const char *)p + 25, len - 25);
+			mbox_msg_set_name(m, xstrndup((const char *)p + 25, len - 25));
 			m->in_new = false;
 			if (box != NULL && (size_t)mbox_index_of(st, m->m.uid) < box->visible)
 				mbox_note_changed(box, m->m.uid);
@@ -192,51 +220,127 @@ static bool log_header_ok(int fd, uint64_t gen)
 	       index_get_u32(h + 16) == crc32c(0, h, 16);
 }
 
-/* Decodes the snapshot; damaged records are skipped (their files get new UIDs). */
-static int state_decode_snapshot(struct index_state *st, const struct buf *b)
+/* The smallest framed ADD record: frame header, fixed fields, a one-byte name. */
+#define INDEX_REC_FRAME_MIN (8 + 61 + 1)
+
+/*
+ * Decodes the snapshot p[0..len); damaged records are skipped (their files get new UIDs).
+ * All its messages go into one mbox_slab: the records, then their names (each name is
+ * shorter than its frame, so len bytes hold them all with their NULs).
+ */
+static int state_decode_snapshot(struct index_state *st, const unsigned char *p, size_t len)
 {
-	const unsigned char *p = (const unsigned char *)b->data;
-	if (!index_header_decode(p, b->len, &st->hdr))
+	if (!index_header_decode(p, len, &st->hdr))
 		return -1;
 	size_t pos = INDEX_HEADER_SIZE;
 	uint32_t uidnext = st->hdr.uidnext;
-	for (uint32_t i = 0; i < st->hdr.count && pos < b->len; i++) {
+	size_t room = (len - pos) / INDEX_REC_FRAME_MIN;
+	if (room > st->hdr.count)
+		room = st->hdr.count;
+	st->cap = room + 64; /* and some for the log's ADDs */
+	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
+	struct mbox_slab *slab = NULL;
+	struct mbox_msg *recs = NULL;
+	char *names = NULL;
+	if (room > 0) {
+		size_t head = (sizeof(*slab) + _Alignof(struct mbox_msg) - 1) /
+		              _Alignof(struct mbox_msg) * _Alignof(struct mbox_msg);
+		slab = xmalloc(head + room * sizeof(*recs) + (len - pos));
+		slab->live = 0;
+		recs = (struct mbox_msg *)(void *)((char *)slab + head);
+		names = (char *)(recs + room);
+	}
+	for (uint32_t i = 0; i < st->hdr.count && pos < len; i++) {
 		const unsigned char *payload;
 		size_t plen, flen;
-		if (!index_unframe(p + pos, b->len - pos, &payload, &plen, &flen)) {
-			uint32_t claimed = b->len - pos >= 4 ? index_get_u32(p + pos) : 0;
+		if (!index_unframe(p + pos, len - pos, &payload, &plen, &flen)) {
+			uint32_t claimed = len - pos >= 4 ? index_get_u32(p + pos) : 0;
 			if (claimed == 0 || claimed > INDEX_RECORD_MAX)
 				break; /* no way to find the next record */
 			pos += 8 + claimed;
 			continue;
 		}
-		struct index_rec r;
-		if (index_rec_decode(payload, plen, &r))
-			state_add(st, &r);
 		pos += flen;
+		struct index_rec r;
+		const char *name;
+		size_t name_len;
+		/* A valid ADD frame is at least INDEX_REC_FRAME_MIN bytes, so room suffices. */
+		if (!index_rec_decode_ref(payload, plen, &r, &name, &name_len) ||
+		    !state_accepts(st, r.uid) || slab == NULL || slab->live == room)
+			continue;
+		struct mbox_msg *m = &recs[slab->live++];
+		memset(m, 0, sizeof(*m));
+		memcpy(names, name, name_len);
+		names[name_len] = '\0';
+		m->name = names;
+		m->name_in_slab = true;
+		m->slab = slab;
+		names += name_len + 1;
+		state_push(st, &r, m);
 	}
+	if (slab != NULL && slab->live == 0)
+		free(slab);
 	st->hdr.uidnext = uidnext > st->hdr.uidnext ? uidnext : st->hdr.uidnext;
-	st->snapshot_size = b->len;
+	st->snapshot_size = len;
+	return 0;
+}
+
+/* Reads the snapshot whole in one go at the size fstat gives; 0, 1 missing or empty, -1. */
+static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r)
+{
+	int fd = openat(dir_fd, INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	struct stat sb;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > INDEX_FILE_MAX) {
+		close(fd);
+		return -1;
+	}
+	/* One byte more than fstat said, to see the end in the same read. */
+	size_t cap = (size_t)sb.st_size + 1, len = 0;
+	unsigned char *data = xmalloc(cap);
+	for (;;) {
+		ssize_t n = pread(fd, data + len, cap - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || (len += (size_t)n) > INDEX_FILE_MAX) {
+			free(data);
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if (len == cap) { /* grew meanwhile (not how tern writes it, but possible) */
+			cap *= 2;
+			data = xrealloc(data, cap);
+		}
+	}
+	close(fd);
+	if (len == 0) {
+		free(data);
+		return 1;
+	}
+	*data_r = data;
+	*len_r = len;
+	*ino_r = sb.st_ino;
 	return 0;
 }
 
 int index_state_load(struct store_mailbox *box, struct index_state *st)
 {
 	memset(st, 0, sizeof(*st));
-	struct stat sb;
-	if (fstatat(box->dir_fd, INDEX_FILE, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 1 : -1;
-	struct buf b;
-	buf_init(&b, INDEX_FILE_MAX);
-	int ret = atomic_file_read(box->dir_fd, INDEX_FILE, &b) < 0 ? -1 : 0;
-	if (ret == 0 && b.len == 0)
-		ret = 1;
-	if (ret == 0)
-		ret = state_decode_snapshot(st, &b);
-	buf_free(&b);
+	unsigned char *data;
+	size_t len;
+	ino_t ino;
+	int ret = snapshot_read(box->dir_fd, &data, &len, &ino);
 	if (ret != 0)
 		return ret;
-	st->idx_ino = sb.st_ino;
+	ret = state_decode_snapshot(st, data, len);
+	free(data);
+	if (ret != 0)
+		return ret;
+	st->idx_ino = ino;
+	struct stat sb;
 	int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* no log: the snapshot is all there is; a writer recreates it */
@@ -271,9 +375,18 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 		} else {
 			if (f->m.flags != o->m.flags || f->m.keywords != o->m.keywords)
 				mbox_note_changed(box, o->m.uid);
-			free(o->name);
+			/* o stays where it is (and in its block); it takes f's contents. */
+			struct mbox_slab *slab = o->slab;
+			if (!o->name_in_slab)
+				free(o->name);
 			*o = *f;
-			f->name = NULL;
+			o->slab = slab;
+			if (f->name_in_slab) {
+				o->name = xstrdup(f->name); /* f's block may go before o */
+				o->name_in_slab = false;
+			} else {
+				f->name = NULL;
+			}
 		}
 	}
 	/* The view, then everything newer from the fresh state. */
@@ -289,10 +402,8 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 			fresh->msgs[i] = NULL; /* moved */
 		}
 	}
-	for (size_t i = box->visible; i < old->count; i++) {
-		free(old->msgs[i]->name);
-		free(old->msgs[i]);
-	}
+	for (size_t i = box->visible; i < old->count; i++)
+		mbox_msg_release(old->msgs[i]);
 	free(old->msgs);
 	index_state_free(fresh);
 	*old = merged;
@@ -370,10 +481,8 @@ static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 	struct uidlist ul;
 	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs. */
 	bool import = missing && uidlist_read(box->dir_fd, &ul) == 0;
-	for (size_t i = 0; i < box->st.count; i++) {
-		free(box->st.msgs[i]->name);
-		free(box->st.msgs[i]);
-	}
+	for (size_t i = 0; i < box->st.count; i++)
+		mbox_msg_release(box->st.msgs[i]);
 	box->st.count = 0;
 	box->st.hdr.uidvalidity = uidvalidity_next(box, old);
 	if (import) {

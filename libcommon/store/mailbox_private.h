@@ -9,18 +9,35 @@
 #include "store/keywords.h"
 #include "store/mailbox.h"
 
+/*
+ * The messages of one snapshot load live in one block: the records, then their names. The
+ * block goes when its last message is released (messages outlive a reload when the view
+ * still shows them), so loading and freeing a folder are a few allocations, not one per
+ * message, and a message never moves.
+ */
+struct mbox_slab {
+	size_t live; /* messages in the block not yet released */
+};
+
 struct mbox_msg {
 	struct store_msg m;
 	uint64_t cache_off;
 	uint32_t cache_len;
-	char *name; /* in cur/ (or new/ when in_new) */
+	char *name;             /* in cur/ (or new/ when in_new) */
+	struct mbox_slab *slab; /* the block holding this message, or NULL: allocated alone */
+	bool name_in_slab;      /* name is inside slab's block (else allocated alone) */
 	bool in_new;
 };
+
+/* Releases m (NULL is fine) and its name; frees its block with the block's last message. */
+void mbox_msg_release(struct mbox_msg *m);
+/* Replaces m's name with name (allocated, taken over). */
+void mbox_msg_set_name(struct mbox_msg *m, char *name);
 
 /* The index as read from disk: snapshot + applied log. */
 struct index_state {
 	struct index_header hdr;
-	struct mbox_msg **msgs; /* sorted by UID; each allocated alone, so it never moves */
+	struct mbox_msg **msgs; /* sorted by UID; a message never moves (see mbox_slab) */
 	size_t count, cap;
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;

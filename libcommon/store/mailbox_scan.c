@@ -110,8 +110,7 @@ static void scan_file(struct scan *sc, const char *name, bool in_new)
 		struct mbox_msg *m = sc->box->st.msgs[i];
 		if (in_new) {
 			m->in_new = true;
-			free(m->name);
-			m->name = xstrdup(name);
+			mbox_msg_set_name(m, xstrdup(name));
 		} else if (strcmp(m->name, name) != 0) {
 			/* Renamed by another Maildir client: same UID, flags from the name. */
 			unsigned int flags;

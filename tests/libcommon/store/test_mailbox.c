@@ -451,6 +451,64 @@ static void test_msg_pointer_stays_valid(void **state)
 	store_mailbox_close(&other);
 }
 
+/* Toggles \Seen on uid 1..n through box enough times to make it rewrite the snapshot. */
+static void churn(struct store_mailbox *box, uint32_t n, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		uint32_t uid = (uint32_t)i % n + 1;
+		assert_int_equal(
+		    store_mailbox_set_flags(box, uid,
+		                            (i / (int)n) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
+		                            STORE_FLAG_SEEN, 0, 0),
+		    STORE_OK);
+	}
+}
+
+static void test_msg_pointer_survives_snapshot_reload(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 20; i++)
+		deliver(root, "s");
+	struct store_mailbox *other = open_box(root);
+	churn(other, 20, 2000); /* the messages now live in a snapshot */
+	struct stat st1, st2;
+	char *idx = xasprintf("%s/tern-index", root);
+	assert_int_equal(stat(idx, &st1), 0);
+	/* Held open so that its inode number is not reused by the next snapshot. */
+	int hold = open(idx, O_RDONLY | O_CLOEXEC);
+	assert_true(hold >= 0);
+	struct store_mailbox *box = open_box(root); /* loads that snapshot */
+	const struct store_msg *m = store_mailbox_msg(box, 1);
+	char *path = store_mailbox_msg_path(box, 1);
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	/* Another handle replaces the snapshot; our next change reloads it and merges. */
+	churn(other, 20, 2001); /* ends with \Seen added on uid 1 */
+	assert_int_equal(stat(idx, &st2), 0);
+	assert_true(st1.st_ino != st2.st_ino);
+	assert_int_equal(store_mailbox_set_flags(box, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0),
+	                 STORE_OK);
+	assert_int_equal(m->uid, 1);
+	assert_int_equal(m->flags, STORE_FLAG_SEEN);
+	path = store_mailbox_msg_path(box, 1);
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 20);
+	assert_true((store_mailbox_msg(box, 2)->flags & STORE_FLAG_FLAGGED) != 0);
+	/* Reopening (one block for all the messages) still sees everything. */
+	store_mailbox_close(&box);
+	box = open_box(root);
+	assert_int_equal(store_mailbox_count(box), 20);
+	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN);
+	assert_int_equal(store_mailbox_msg(box, 20)->uid, 20);
+	store_mailbox_close(&box);
+	store_mailbox_close(&other);
+	close(hold);
+	free(idx);
+}
+
 static void test_cache_compaction(void **state)
 {
 	(void)state;
@@ -565,6 +623,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cache_compaction, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_arrival_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_pointer_stays_valid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_msg_pointer_survives_snapshot_reload, setup,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
