@@ -67,10 +67,10 @@ struct lmtp_session {
 	size_t n_targets;
 	struct lmtp_pending_rcpt pending;
 	/* relay branch: RFC 3461 parameters, as given (xtext), for the outbound queue. */
-	char *dsn_ret;         /* "FULL", "HDRS" or NULL */
-	char *dsn_envid;       /* ENVID or NULL */
-	unsigned rcpt_notify;  /* NOTIFY of the RCPT being handled (queue.h bits) */
-	char *rcpt_orcpt;      /* ORCPT of the RCPT being handled */
+	char *dsn_ret;        /* "FULL", "HDRS" or NULL */
+	char *dsn_envid;      /* ENVID or NULL */
+	unsigned rcpt_notify; /* NOTIFY of the RCPT being handled (queue.h bits) */
+	char *rcpt_orcpt;     /* ORCPT of the RCPT being handled */
 
 	/* The body being received. */
 	bool in_body; /* DATA or a BDAT chunk is being read */

@@ -349,9 +349,10 @@ static void log_target(struct lmtp_session *s, const struct lmtp_target *t)
 	lmtp_log_text(&to, t->address);
 	bool inbox = t->folder_used == NULL || strcmp(t->folder_used, "INBOX") == 0;
 	if (t->remote && t->status == LMTP_DELIVERED)
-		log_info("%s: to=<%s>, %srelay=queue, delay=%.2f, dsn=%s, status=queued (queued as %s)",
-		         s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,
-		         t->folder_used != NULL ? t->folder_used : "?");
+		log_info(
+		    "%s: to=<%s>, %srelay=queue, delay=%.2f, dsn=%s, status=queued (queued as %s)",
+		    s->qid, buf_cstr(&to), buf_cstr(&orig), lmtp_elapsed(s), dsn,
+		    t->folder_used != NULL ? t->folder_used : "?");
 	else if (t->status == LMTP_DELIVERED)
 		log_info("%s: to=<%s>, %srelay=local, delay=%.2f, dsn=%s, status=sent "
 		         "(delivered to maildir%s%s)",

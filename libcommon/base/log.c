@@ -67,7 +67,7 @@ static void log_emit(int priority, const char *prefix, const char *fmt, va_list 
 		struct buf out;
 		buf_init(&out, 0);
 		(void)buf_printf(&out, "%s.%06ld+00:00 %s %s[%ld]: %s\n", stamp, (long)tv.tv_usec,
-				 host, log_ident_now, (long)getpid(), buf_cstr(&line));
+		                 host, log_ident_now, (long)getpid(), buf_cstr(&line));
 		ssize_t ignored = write(STDERR_FILENO, out.data, out.len);
 		(void)ignored;
 		buf_free(&out);

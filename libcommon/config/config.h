@@ -58,7 +58,7 @@ uint64_t config_time_ms(const struct config *cfg, const char *section, const cha
 /* CFG_LIST: items split on commas and/or whitespace; *n_r gets the count. The array and
  * strings belong to cfg. */
 const char *const *config_list(const struct config *cfg, const char *section, const char *key,
-			       size_t *n_r);
+                               size_t *n_r);
 
 /* The file that was loaded ("" for defaults). */
 const char *config_path(const struct config *cfg);

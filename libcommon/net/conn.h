@@ -45,11 +45,11 @@ struct conn_ops {
 };
 
 struct conn_limits {
-	size_t max_input;     /* input buffer cap (default 64 KiB) */
-	size_t max_output;    /* queued output cap; past it the conn is closed (default 4 MiB) */
-	size_t output_lowat;  /* on_drain threshold (default 64 KiB) */
-	uint64_t idle_ms;     /* no input for this long -> on_timeout, close (0 = none) */
-	uint64_t session_ms;  /* whole-session cap (0 = none) */
+	size_t max_input;    /* input buffer cap (default 64 KiB) */
+	size_t max_output;   /* queued output cap; past it the conn is closed (default 4 MiB) */
+	size_t output_lowat; /* on_drain threshold (default 64 KiB) */
+	uint64_t idle_ms;    /* no input for this long -> on_timeout, close (0 = none) */
+	uint64_t session_ms; /* whole-session cap (0 = none) */
 };
 
 /* Protocol data. */
@@ -112,11 +112,10 @@ uv_loop_t *conn_loop(const struct conn *c);
  * Returns the conn (for conn_set_data before the loop runs) or NULL on immediate failure.
  */
 struct conn *conn_connect_unix(uv_loop_t *loop, const char *path, const struct conn_ops *ops,
-			       const struct conn_limits *limits, void *data);
+                               const struct conn_limits *limits, void *data);
 /* Opens a TCP client connection to ip:port (numeric address). */
-struct conn *conn_connect_tcp(uv_loop_t *loop, const char *ip, int port,
-			      const struct conn_ops *ops, const struct conn_limits *limits,
-			      void *data);
+struct conn *conn_connect_tcp(uv_loop_t *loop, const char *ip, int port, const struct conn_ops *ops,
+                              const struct conn_limits *limits, void *data);
 /* The libuv error code (negative) of a failed connect, 0 otherwise. */
 int conn_connect_error(const struct conn *c);
 /* Client-side STARTTLS / TLS start for outgoing connections (relay client). */

@@ -44,8 +44,7 @@ struct listener_config {
 };
 
 /* Binds and starts listening. Returns NULL with *error_r set (caller frees) on failure. */
-struct listener *listener_start(uv_loop_t *loop, const struct listener_config *cfg,
-				char **error_r);
+struct listener *listener_start(uv_loop_t *loop, const struct listener_config *cfg, char **error_r);
 /* Stops accepting; open connections stay. */
 void listener_stop(struct listener *l);
 void *listener_ops_data(const struct conn *c);

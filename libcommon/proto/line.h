@@ -28,7 +28,7 @@ enum line_result {
 	LINE_TOO_LONG,  /* max bytes without a terminator */
 	LINE_BARE_LF,   /* CRLF mode: LF not preceded by CR; *used_r covers it */
 	LINE_BARE_CR,   /* CRLF mode: CR followed by something other than LF; *used_r covers
-			 * the line up to and including the CR */
+	                 * the line up to and including the CR */
 };
 
 /*
@@ -36,7 +36,7 @@ enum line_result {
  * terminator. A CR as the very last byte in CRLF mode means "need more".
  */
 enum line_result line_next(const char *in, size_t len, size_t max, enum line_mode mode,
-			   size_t *len_r, size_t *used_r);
+                           size_t *len_r, size_t *used_r);
 
 /*
  * Discarding the rest of an over-long line as it arrives: call with the input; returns

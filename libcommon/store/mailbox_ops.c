@@ -311,11 +311,12 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 		return e;
 	}
 	if (linkat(m->in_new ? src->new_fd : src->cur_fd, m->name, dst->cur_fd, name, 0) < 0)
-		/* EXDEV: another file system; EPERM: protected_hardlinks and a file owned by someone
-		 * else (dropped in by root); EMLINK: too many links. All fall back to a copy. */
+		/* EXDEV: another file system; EPERM: protected_hardlinks and a file owned by
+		 * someone else (dropped in by root); EMLINK: too many links. All fall back to a
+		 * copy. */
 		e = errno == ENOENT                                       ? STORE_ENOENT
 		    : errno == EXDEV || errno == EPERM || errno == EMLINK ? STORE_EINVAL
-									  : STORE_ETEMP;
+		                                                          : STORE_ETEMP;
 	else if (maildir_dirsync(dst->cur_fd) < 0)
 		e = STORE_ETEMP;
 	struct index_rec rec = {.flags = m->m.flags, .keywords = kw, .idate = m->m.idate};
