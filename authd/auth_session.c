@@ -434,6 +434,7 @@ static void cmd_auth(struct auth_session *s, char **f, int n)
 	passdb_file_refresh(a->passdb);
 	struct passdb *db = passdb_file_get(a->passdb);
 	r->x = sasl_exchange_new(&a->set, db, a->dummy_hash, a->hostname, p.mech);
+	sasl_exchange_set_cache(r->x, a->cache);
 	passdb_unref(&db);
 	r->session = s;
 	r->next = s->reqs;

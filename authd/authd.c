@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth_cache.h"
+#include "base/log.h"
 #include "base/xalloc.h"
 #include "passdb_file.h"
 #include "password_scheme.h"
@@ -32,6 +34,9 @@ int authd_init(struct authd *a, uv_loop_t *loop, const struct authd_settings *se
 	}
 	a->penalty =
 	    penalty_new(a->set.failure_delay_ms, a->set.failure_delay_max_ms, PENALTY_MAX_ENTRIES);
+	a->cache = auth_cache_new(a->set.cache_size, a->set.cache_ttl_ms);
+	if (a->cache == NULL && a->set.cache_size > 0)
+		log_warn("auth cache not available (no memory or no HMAC); continuing without");
 	if (gethostname(a->hostname, sizeof(a->hostname) - 1) < 0)
 		strcpy(a->hostname, "localhost");
 	a->next_cuid = 1;
@@ -42,6 +47,7 @@ void authd_deinit(struct authd *a)
 {
 	passdb_file_free(&a->passdb);
 	penalty_free(&a->penalty);
+	auth_cache_free(&a->cache);
 	free(a->dummy_hash);
 	authd_settings_free(&a->set);
 }

@@ -11,6 +11,7 @@
 
 #include "authd_settings.h"
 
+struct auth_cache;
 struct passdb_file;
 struct penalty;
 
@@ -19,7 +20,8 @@ struct authd {
 	struct authd_settings set;
 	struct passdb_file *passdb;
 	struct penalty *penalty;
-	char *dummy_hash; /* verified for unknown users (same timing as a wrong password) */
+	struct auth_cache *cache; /* verified passwords (NULL when auth_cache_size is 0) */
+	char *dummy_hash;         /* verified for unknown users (same timing as a wrong password) */
 	char hostname[256];
 	unsigned next_cuid;
 };

@@ -42,6 +42,8 @@ int authd_settings_load(const struct config *cfg, struct authd_settings *s, char
 	s->failure_delay_max_ms = config_time_ms(cfg, "authd", "auth_failure_delay_max");
 	s->request_timeout_ms = config_time_ms(cfg, "authd", "auth_request_timeout");
 	s->max_requests_per_conn = (unsigned)config_int(cfg, "authd", "auth_max_requests_per_conn");
+	s->cache_size = (size_t)config_int(cfg, "authd", "auth_cache_size");
+	s->cache_ttl_ms = config_time_ms(cfg, "authd", "auth_cache_ttl");
 	if (!password_scheme_is_known(s->default_scheme)) {
 		*error_r = xasprintf("auth_default_scheme: unknown scheme %s", s->default_scheme);
 		return -1;

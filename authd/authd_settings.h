@@ -27,6 +27,8 @@ struct authd_settings {
 	uint64_t failure_delay_max_ms;
 	uint64_t request_timeout_ms;
 	unsigned max_requests_per_conn;
+	size_t cache_size;     /* auth_cache_size: 0 = no cache */
+	uint64_t cache_ttl_ms; /* auth_cache_ttl */
 };
 
 /* Fills s from cfg. Returns 0, or -1 with *error_r (caller frees). */

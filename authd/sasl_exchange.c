@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth_cache.h"
 #include "authd_settings.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -31,6 +32,7 @@ struct sasl_exchange {
 	bool user_disabled;
 	bool temp_failure; /* the passdb could not answer */
 	const char *failure;
+	struct auth_cache *cache; /* may be NULL */
 	sasl_callback_t callbacks[2];
 };
 
@@ -104,8 +106,13 @@ static int on_checkpass(sasl_conn_t *conn, void *context, const char *user, cons
 		x->failure = u == NULL ? "unknown user" : "invalid credentials";
 		return u == NULL ? SASL_NOUSER : SASL_BADAUTH;
 	}
+	if (auth_cache_check(x->cache, u->name, u->password, pass, passlen)) {
+		x->failure = NULL;
+		return SASL_OK;
+	}
 	enum password_verify_result r = password_verify(u->password, pass, passlen, &error);
 	if (r == PASSWORD_MATCH) {
+		auth_cache_store(x->cache, u->name, u->password, pass, passlen);
 		x->failure = NULL;
 		return SASL_OK;
 	}
@@ -245,6 +252,11 @@ struct sasl_exchange *sasl_exchange_new(const struct authd_settings *set, struct
 		x->conn = NULL;
 	}
 	return x;
+}
+
+void sasl_exchange_set_cache(struct sasl_exchange *x, struct auth_cache *cache)
+{
+	x->cache = cache;
 }
 
 enum sasl_step_result sasl_exchange_step(struct sasl_exchange *x, const void *in, size_t len,

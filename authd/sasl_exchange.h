@@ -43,6 +43,11 @@ struct sasl_exchange *sasl_exchange_new(const struct authd_settings *set, struct
  * (may be empty). The challenge is appended to out. Thread-pool safe. */
 enum sasl_step_result sasl_exchange_step(struct sasl_exchange *x, const void *in, size_t len,
                                          struct buf *out);
+struct auth_cache;
+/* Lets plaintext mechanisms (PLAIN, LOGIN) skip the hash for a password verified
+ * recently (auth_cache.h); cache may be NULL. Call before the first step. */
+void sasl_exchange_set_cache(struct sasl_exchange *x, struct auth_cache *cache);
+
 /* The canonical user after OK; after a failure the best name known for logs (may be
  * NULL). */
 const char *sasl_exchange_user(const struct sasl_exchange *x);

@@ -39,6 +39,11 @@ static const struct cfg_key authd_keys[] = {
     {"auth_failure_delay_max", CFG_TIME, "15s", 0, 600000, NULL, "largest failure delay per IP"},
     {"auth_request_timeout", CFG_TIME, "2m", 1000, MS_HOUR, NULL,
      "an unfinished SASL exchange is failed after this long"},
+    {"auth_cache_size", CFG_INT, "10000", 0, 1000000, NULL,
+     "users whose last successful password check is remembered (0: off); a repeated "
+     "login with the same password skips the password hash"},
+    {"auth_cache_ttl", CFG_TIME, "1h", 1000, 7 * 24 * MS_HOUR, NULL,
+     "how long a remembered password check stays valid"},
     {"auth_max_requests_per_conn", CFG_INT, "256", 1, 100000, NULL,
      "requests in flight on one auth-client connection"},
 };

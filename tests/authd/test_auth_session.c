@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 #include "auth/base64.h"
+#include "auth_cache.h"
+#include "password_scheme.h"
 #include "auth_session.h"
 #include "authd_test_util.h"
 
@@ -187,6 +190,59 @@ static void test_plain_failures_look_alike(void **state)
 	free(wrong);
 	free(unknown);
 	free(dave);
+	t_free(t);
+}
+
+static void plain_auth(struct t *t, unsigned id, const char *user, const char *pw, const char *want)
+{
+	char raw[256], line[512], prefix[64];
+	size_t ulen = strlen(user), plen = strlen(pw);
+	raw[0] = '\0';
+	memcpy(raw + 1, user, ulen);
+	raw[1 + ulen] = '\0';
+	memcpy(raw + 2 + ulen, pw, plen);
+	char *r = b64(raw, 2 + ulen + plen);
+	snprintf(line, sizeof(line), "AUTH\t%u\tPLAIN\tservice=imap\trip=127.0.0.1\tresp=%s\n", id,
+	         r);
+	free(r);
+	t_send(t, line);
+	snprintf(prefix, sizeof(prefix), "%s\t%u\t", want, id);
+	expect_reply(t, prefix, 10000);
+}
+
+/* With the verified-password cache on: a repeated login is a cache hit; a wrong password
+ * is never one; a password changed in the passwd-file takes effect at once. */
+static void test_plain_cache(void **state)
+{
+	struct t *t = t_new(passwd_mixed, 10, 20);
+	(void)state;
+	t->env.authd.cache = auth_cache_new(100, 3600 * 1000);
+	assert_non_null(t->env.authd.cache);
+	t_handshake(t);
+	uint64_t hits, stores;
+	plain_auth(t, 1, "bob", "s3cret pass", "OK");
+	plain_auth(t, 2, "bob", "s3cret pass", "OK");
+	auth_cache_counts(t->env.authd.cache, &hits, &stores);
+	assert_int_equal(hits, 1);
+	assert_int_equal(stores, 1);
+	plain_auth(t, 3, "bob", "s3cret pasS", "FAIL");
+	auth_cache_counts(t->env.authd.cache, &hits, &stores);
+	assert_int_equal(hits, 1);
+	/* bob's password changes on disk: the old one fails, the new one works. */
+	const char *error = NULL;
+	char *hash = password_generate("SHA512-CRYPT", "brand new", &error);
+	assert_non_null(hash);
+	char text[1024];
+	snprintf(text, sizeof(text), "bob@example.test:%s:1000:1000::/home/bob::\n", hash);
+	free(hash);
+	test_write_file(t->env.passwd, text);
+	usleep(150 * 1000); /* past the passwd-file's 100 ms re-check limit */
+	plain_auth(t, 4, "bob", "s3cret pass", "FAIL");
+	plain_auth(t, 5, "bob", "brand new", "OK");
+	plain_auth(t, 6, "bob", "brand new", "OK");
+	auth_cache_counts(t->env.authd.cache, &hits, &stores);
+	assert_int_equal(hits, 2);
+	assert_int_equal(stores, 2);
 	t_free(t);
 }
 
@@ -619,6 +675,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_before_version),
 	    cmocka_unit_test(test_plain),
 	    cmocka_unit_test(test_plain_failures_look_alike),
+	    cmocka_unit_test(test_plain_cache),
 	    cmocka_unit_test(test_login_with_cont),
 	    cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_pipelined),
