@@ -98,7 +98,7 @@ static void test_eviction(void **state)
 	(void)state;
 	struct auth_cache *c = auth_cache_new(4, 10000);
 	auth_cache_set_clock(c, fake_clock);
-	char users[5][16];
+	char users[5][32];
 	for (int i = 0; i < 5; i++)
 		snprintf(users[i], sizeof(users[i]), "user%d@x", i);
 	for (int i = 0; i < 4; i++) {
