@@ -3,12 +3,21 @@
  * response at a time; body sections are streamed from the file in chunks and the job
  * waits for the output to drain whenever the connection reports back-pressure, so a
  * FETCH of many large messages never holds them in memory.
+ *
+ * Message files are read on the libuv thread pool, never on the loop thread: opening and
+ * parsing a message plus opening a section and reading its first chunk is one piece of
+ * work, each further chunk another, so a cold disk stalls this FETCH only, not every
+ * session of the process. The work touches only the job's file, MIME tree, section and
+ * chunk; the store and the connection stay on the loop thread. A session that closes
+ * while work is in flight leaves the job to free itself when the work returns.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -17,6 +26,7 @@
 #include "imap_fetch_items.h"
 #include "imap_mailbox.h"
 #include "imap_section.h"
+#include "imap_server.h"
 #include "mime/mime_parser.h"
 #include "net/conn.h"
 #include "store/mailbox.h"
@@ -40,6 +50,15 @@ struct fetch_job {
 	char *chunk;
 	bool expunged_seen; /* a message vanished under us */
 	int binary_error;   /* IMAP_BINARY_UNKNOWN_CTE / IMAP_BINARY_TOO_BIG met, else 0 */
+	/* File work on the thread pool (see the top of this file). */
+	uv_work_t work;
+	enum { IO_NONE, IO_PREPARE, IO_READ } io; /* in flight, or IO_NONE */
+	bool orphaned;     /* the session closed meanwhile: free the job when the work returns */
+	bool wait_drain;   /* output over its mark: continue from on_drain */
+	char *path;        /* IO_PREPARE: the message file, when it is not open yet */
+	int open_result;   /* IO_PREPARE: what imap_section_open* returned */
+	bool open_failed;  /* IO_PREPARE: the file could not be opened or read */
+	ssize_t io_result; /* bytes of the section in chunk; 0 at its end; -1 read error */
 };
 
 static void job_free(struct fetch_job *job)
@@ -51,6 +70,7 @@ static void job_free(struct fetch_job *job)
 	imap_fetch_items_free(&job->items);
 	free(job->seqs);
 	free(job->chunk);
+	free(job->path);
 	free(job);
 }
 
@@ -81,12 +101,11 @@ static void plan_rfc822_items(struct imap_fetch_items *items)
 	}
 }
 
-/* Parses the message file into a MIME tree (once per message, when a section needs it). */
+/* Parses the message file into a MIME tree (once per message, when a section needs it).
+ * Thread pool. */
 static int job_open_message(struct fetch_job *job)
 {
-	char *path = store_mailbox_msg_path(job->s->sel->box, job->seq);
-	job->fd = path != NULL ? open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
-	free(path);
+	job->fd = job->path != NULL ? open(job->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	if (job->fd < 0)
 		return -1;
 	struct mime_parser *p = mime_parser_new(NULL);
@@ -169,27 +188,66 @@ static void job_start_message(struct fetch_job *job)
 	job->body_index = 0;
 }
 
-/* Writes the next body section's name and size; opens it for streaming. */
-static void job_start_section(struct fetch_job *job)
+/* Thread pool: opens (and parses) the message when needed, opens the next body section
+ * and reads its first chunk. */
+static void job_prepare_section(struct fetch_job *job)
 {
 	const struct imap_fetch_body *b = &job->items.bodies[job->body_index];
+	job->open_failed = false;
+	job->open_result = 0;
+	job->io_result = 0;
+	if (job->mime == NULL && job->fd < 0 && job_open_message(job) < 0)
+		job->open_failed = true;
+	job->section = NULL;
+	if (job->mime != NULL && b->kind == BODY_KIND_BODY)
+		job->open_result = imap_section_open(job->fd, job->mime, b, &job->section);
+	else if (job->mime != NULL)
+		job->open_result = imap_section_open_binary(job->fd, job->mime, b, &job->section);
+	if (job->open_result < 0)
+		job->section = NULL;
+	if (job->section != NULL && b->kind != BODY_KIND_BINARY_SIZE)
+		job->io_result = imap_section_read(job->section, job->chunk, FETCH_CHUNK);
+}
+
+static void job_work(uv_work_t *w)
+{
+	struct fetch_job *job = w->data;
+	if (job->io == IO_PREPARE)
+		job_prepare_section(job);
+	else
+		job->io_result = imap_section_read(job->section, job->chunk, FETCH_CHUNK);
+}
+
+static void job_after_work(uv_work_t *w, int status);
+
+/* Hands the file work to the thread pool; the job continues in job_after_work. */
+static void job_submit(struct fetch_job *job, int io)
+{
+	job->io = io;
+	job->work.data = job;
+	if (io == IO_PREPARE && job->mime == NULL && job->fd < 0) {
+		free(job->path);
+		job->path = store_mailbox_msg_path(job->s->sel->box, job->seq);
+	}
+	if (uv_queue_work(imap_server.loop, &job->work, job_work, job_after_work) != 0) {
+		/* Cannot happen with a valid loop; run it here rather than stall. */
+		job_work(&job->work);
+		job_after_work(&job->work, 0);
+	}
+}
+
+/* Loop thread, after IO_PREPARE: the section's name and size, then its first chunk. */
+static void job_section_prepared(struct fetch_job *job)
+{
+	const struct imap_fetch_body *b = &job->items.bodies[job->body_index];
+	if (job->open_failed)
+		job->expunged_seen = true;
+	if (job->open_result < 0 && job->open_result != -1 && job->binary_error == 0)
+		job->binary_error = job->open_result;
 	struct buf out;
 	buf_init(&out, 0);
 	bool sep = job->uid_cmd || job->items.flags != 0 || job->body_index > 0;
 	(void)buf_printf(&out, "%s%s ", sep ? " " : "", b->response_name);
-	if (job->mime == NULL && job->fd < 0 && job_open_message(job) < 0)
-		job->expunged_seen = true;
-	job->section = NULL;
-	int r = 0;
-	if (job->mime != NULL && b->kind == BODY_KIND_BODY)
-		r = imap_section_open(job->fd, job->mime, b, &job->section);
-	else if (job->mime != NULL)
-		r = imap_section_open_binary(job->fd, job->mime, b, &job->section);
-	if (r < 0) {
-		job->section = NULL;
-		if (r != -1 && job->binary_error == 0)
-			job->binary_error = r;
-	}
 	if (job->section == NULL) {
 		(void)buf_append_str(&out, "NIL");
 	} else if (b->kind == BODY_KIND_BINARY_SIZE) {
@@ -204,6 +262,27 @@ static void job_start_section(struct fetch_job *job)
 	}
 	(void)conn_write(job->s->conn, out.data, out.len);
 	buf_free(&out);
+	if (job->section == NULL)
+		job->body_index++;
+}
+
+/* Loop thread: writes the chunk job->io_result says is there. False when the job must
+ * wait for the output to drain. */
+static bool job_chunk_written(struct fetch_job *job)
+{
+	struct imap_session *s = job->s;
+	if (job->io_result > 0)
+		return conn_write(s->conn, job->chunk, (size_t)job->io_result) == 0;
+	/* A read error mid-literal cannot be repaired: the client would misparse everything
+	 * after it. */
+	if (job->io_result < 0) {
+		log_warn("imap(%s): read error while fetching: closing", s->user);
+		conn_abort(s->conn);
+		return true;
+	}
+	imap_section_free(&job->section);
+	job->body_index++;
+	return true;
 }
 
 static void job_end_message(struct fetch_job *job)
@@ -235,7 +314,10 @@ static void job_finish(struct fetch_job *job)
 		imap_session_command_done(s);
 }
 
-/* Writes as much as the output allows. Returns true when the job is finished. */
+/*
+ * Writes as much as the output allows. Returns true when the job is finished; false when
+ * it waits for file work (job_after_work continues) or for the output to drain.
+ */
 static bool job_pump(struct fetch_job *job)
 {
 	struct imap_session *s = job->s;
@@ -243,33 +325,19 @@ static bool job_pump(struct fetch_job *job)
 		if (conn_is_closing(s->conn))
 			return true;
 		if (job->section != NULL) {
-			ssize_t n = imap_section_read(job->section, job->chunk, FETCH_CHUNK);
-			if (n > 0) {
-				if (conn_write(s->conn, job->chunk, (size_t)n) != 0)
-					return false; /* wait for on_drain (or the close) */
-				continue;
-			}
-			/* A read error mid-literal cannot be repaired: the client would misparse
-			 * everything after it. */
-			if (n < 0) {
-				log_warn("imap(%s): read error while fetching: closing", s->user);
-				conn_abort(s->conn);
-				return true;
-			}
-			imap_section_free(&job->section);
-			job->body_index++;
-			continue;
+			job_submit(job, IO_READ);
+			return false;
 		}
 		if (job->seq != 0) {
 			if (job->body_index < job->items.n_bodies) {
-				job_start_section(job);
-				if (job->section == NULL)
-					job->body_index++;
-				continue;
+				job_submit(job, IO_PREPARE);
+				return false;
 			}
 			job_end_message(job);
-			if (conn_output_pending(s->conn) > FETCH_CHUNK * 4)
+			if (conn_output_pending(s->conn) > FETCH_CHUNK * 4) {
+				job->wait_drain = true;
 				return false;
+			}
 			continue;
 		}
 		if (job->next == job->n_seqs)
@@ -279,16 +347,45 @@ static bool job_pump(struct fetch_job *job)
 	}
 }
 
-/* ctx is NULL when the session is closing: the job only frees itself. */
+static void job_after_work(uv_work_t *w, int status)
+{
+	struct fetch_job *job = w->data;
+	int io = job->io;
+	(void)status;
+	job->io = IO_NONE;
+	if (job->orphaned) {
+		job_free(job);
+		return;
+	}
+	if (!conn_is_closing(job->s->conn)) {
+		if (io == IO_PREPARE)
+			job_section_prepared(job);
+		if (job->section != NULL && !job_chunk_written(job)) {
+			job->wait_drain = true;
+			return;
+		}
+	}
+	if (job_pump(job))
+		job_finish(job);
+}
+
+/* ctx is NULL when the session is closing: the job frees itself (at once, or when its
+ * file work returns). */
 static void job_on_drain(struct imap_session *s, void *ctx)
 {
 	struct fetch_job *job = s->drain_ctx;
 	if (ctx == NULL) {
 		s->drain_cb = NULL;
 		s->drain_ctx = NULL;
-		job_free(job);
+		if (job->io != IO_NONE)
+			job->orphaned = true;
+		else
+			job_free(job);
 		return;
 	}
+	if (job->io != IO_NONE || !job->wait_drain)
+		return;
+	job->wait_drain = false;
 	if (job_pump(job))
 		job_finish(job);
 }
@@ -349,13 +446,13 @@ enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_co
 		job->n_seqs = kept;
 	}
 	job->chunk = xmalloc(FETCH_CHUNK);
+	s->drain_cb = job_on_drain;
+	s->drain_ctx = job;
 	if (job_pump(job)) {
 		job_finish(job);
 		return IMAP_CMD_DONE;
 	}
 	job->async = true;
-	s->drain_cb = job_on_drain;
-	s->drain_ctx = job;
 	return IMAP_CMD_ASYNC;
 }
 

@@ -217,10 +217,23 @@ async function main() {
       await rowOf(SUBJECT);
     });
     await run('delete-to-trash', async () => {
-      const row = await rowOf(SUBJECT);
-      await row.click();
-      await cmd('delete');
-      await page.waitForFunction(() => !rcmail.busy, null, { timeout: T });
+      // Select the row and delete; on a loaded machine the click can land while
+      // Roundcube is busy, so the selection is checked and the whole step given again
+      // (three tries, each bounded) before the list is asked to lose the row.
+      for (let attempt = 1; ; attempt++) {
+        const row = await rowOf(SUBJECT);
+        const uid = await uidOf(row);
+        await row.click();
+        try {
+          await page.waitForFunction(u => rcmail.message_list.get_selection().map(String).includes(String(u)),
+            uid, { timeout: T / 3 });
+          await cmd('delete');
+          await page.waitForFunction(u => !rcmail.busy && !rcmail.message_list.rows[u], uid, { timeout: T / 3 });
+          break;
+        } catch (e) {
+          if (attempt === 3) throw e;
+        }
+      }
       await rowOf(SUBJECT, false);
       await openFolder('Trash');
       await rowOf(SUBJECT);
