@@ -156,15 +156,16 @@ int conn_tls_pump(struct conn *c)
 		return -1;
 	if (t->phase != TLS_PHASE_UP || c->state != CONN_OPEN)
 		return 0;
-	while (buf_room(&c->in) > 0 && !c->peer_eof) {
-		size_t want = buf_room(&c->in);
+	struct buf *target = conn_input_target(c);
+	while (buf_room(target) > 0 && !c->peer_eof) {
+		size_t want = buf_room(target);
 		if (want > sizeof(tls_scratch))
 			want = sizeof(tls_scratch);
 		ERR_clear_error();
 		int n = SSL_read(t->ssl, tls_scratch, (int)want);
 		if (n > 0) {
-			(void)buf_append(&c->in, tls_scratch, (size_t)n);
-			c->fresh_input = true;
+			(void)buf_append(target, tls_scratch, (size_t)n);
+			c->fresh_input = c->z == NULL; /* compressed input is news once inflated */
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, n);
