@@ -235,7 +235,8 @@ void conn_tls_close_notify(struct conn *c)
 
 static int conn_tls_begin(struct conn *c, struct tls_ctx *tls, bool server, const char *sni)
 {
-	if (tls == NULL || c->tls != NULL || c->state != CONN_OPEN)
+	/* TLS goes under COMPRESS, never over it: after COMPRESS the stream is DEFLATE. */
+	if (tls == NULL || c->tls != NULL || c->z != NULL || c->state != CONN_OPEN)
 		return -1;
 	if (tls_ctx_is_server(tls) != server)
 		return -1;
