@@ -1,7 +1,6 @@
 /*
  * COMPRESS (RFC 4978): after the tagged OK, both directions are raw DEFLATE, above TLS.
- * Allowed once logged in (RFC 4978 3: compressing before authentication would give an
- * attacker a compression oracle on the credentials).
+ * Allowed once logged in (RFC 4978 3), so no credentials ever go through the compressor.
  */
 #include <strings.h>
 

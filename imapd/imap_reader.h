@@ -29,7 +29,7 @@ struct imap_reader_limits {
 	size_t max_inline_literal; /* larger literals are offered for streaming */
 	uint64_t max_literal;      /* no literal may be larger, streamed or not */
 	unsigned max_literals;     /* literals in one command */
-	/* Addition (LITERAL-, RFC 7888 5): a larger non-synchronising literal is refused
+	/* Addition (LITERAL-, RFC 7888 4): a larger non-synchronising literal is refused
 	 * with a tagged "BAD [TOOBIG]" and the connection closes; 0 = no such limit. */
 	uint64_t max_nonsync_literal;
 };

@@ -32,7 +32,7 @@
 #define CONN_Z_DEF_WBITS 12
 #define CONN_Z_DEF_MEMLEVEL 5
 #define CONN_Z_DEF_LEVEL 6
-/* The peer may use any window up to 32 KiB: our inflater must take it (RFC 4978 3). */
+/* The peer may use any window up to 32 KiB (RFC 1951): our inflater must take it. */
 #define CONN_Z_INF_WBITS 15
 
 static _Thread_local char z_scratch[16 * 1024];
@@ -256,7 +256,7 @@ int conn_start_compress(struct conn *c)
 	if (c->tls != NULL && c->tls->phase != TLS_PHASE_UP)
 		return -1;
 	struct conn_z *z = conn_z_new();
-	/* What the peer sent after the command is already compressed (RFC 4978 3). */
+	/* Bytes the peer sent after the command belong to its compressed stream. */
 	if (c->in.len > 0) {
 		z->zin.max = c->in.len > CONN_Z_INPUT_MAX ? c->in.len : CONN_Z_INPUT_MAX;
 		if (buf_append(&z->zin, c->in.data, c->in.len) < 0)

@@ -168,7 +168,7 @@ static void test_reader_cases(void **state)
 	}
 }
 
-/* LITERAL- (RFC 7888 5): non-synchronising literals up to the limit (4096 in imapd, 8
+/* LITERAL- (RFC 7888 4): non-synchronising literals up to the limit (4096 in imapd, 8
  * here) pass; a larger one gets a tagged BAD [TOOBIG] and is fatal, since its bytes
  * are already on the wire; synchronising literals of any size are unaffected. */
 static const struct reader_case minus_cases[] = {
