@@ -339,6 +339,14 @@ static void session_on_close(struct conn *c)
 		auth_request_abort(&s->auth_req);
 	if (s->userdb_req != NULL)
 		userdb_lookup_abort(&s->userdb_req);
+	if (s->user != NULL && conn_is_compressed(c)) {
+		uint64_t raw_in, wire_in, raw_out, wire_out;
+		conn_compress_stats(c, &raw_in, &wire_in, &raw_out, &wire_out);
+		log_info("imap(%s): COMPRESS=DEFLATE totals: in=%llu/%llu out=%llu/%llu "
+		         "(uncompressed/compressed bytes)",
+		         s->user, (unsigned long long)raw_in, (unsigned long long)wire_in,
+		         (unsigned long long)raw_out, (unsigned long long)wire_out);
+	}
 	if (s->user != NULL)
 		log_info("imap(%s): Disconnected: Logged out", s->user);
 	if (s->drain_cb != NULL)

@@ -250,7 +250,20 @@ def test_compressed_session(stack, tls):
     lines = c.until_tagged(b"l")
     assert lines[0].startswith(b"* BYE") and lines[-1].startswith(b"l OK")
     c.close()
-    assert "COMPRESS=DEFLATE started" in stack.log("imapd")
+    addr = stack.users[user][0]
+    log = stack.log("imapd")
+    assert "COMPRESS=DEFLATE started" in log
+    # At disconnect the totals are logged: the big FETCH went out at well under 1:1.
+    deadline = time.time() + 10
+    totals = None
+    while totals is None and time.time() < deadline:
+        found = re.findall(r"imap\(%s\): COMPRESS=DEFLATE totals: in=(\d+)/(\d+) "
+                           r"out=(\d+)/(\d+)" % re.escape(addr), stack.log("imapd"))
+        totals = found[-1] if found else None
+        time.sleep(0.1)
+    assert totals, log[-2000:]
+    raw_out, wire_out = int(totals[2]), int(totals[3])
+    assert raw_out > len(big) and wire_out < raw_out / 3, totals
 
 
 def test_compress_refused_before_login_and_unknown_algorithm(stack):
