@@ -14,6 +14,7 @@ static const struct imap_command_def commands[] = {
     {"LOGOUT", ANY, cmd_logout},
     {"ID", ANY, cmd_id},
     {"STARTTLS", NOT_AUTH, cmd_starttls},
+    {"COMPRESS", AUTHED, cmd_compress},
     {"LOGIN", NOT_AUTH, cmd_login},
     {"AUTHENTICATE", NOT_AUTH, cmd_authenticate},
     {"ENABLE", AUTHED, cmd_enable},

@@ -20,7 +20,7 @@ struct imap_command_def {
 const struct imap_command_def *imap_command_find(const char *name);
 
 imap_cmd_handler_t cmd_capability, cmd_noop, cmd_logout, cmd_id, cmd_enable, cmd_namespace;
-imap_cmd_handler_t cmd_starttls, cmd_login, cmd_authenticate;
+imap_cmd_handler_t cmd_starttls, cmd_login, cmd_authenticate, cmd_compress;
 imap_cmd_handler_t cmd_create, cmd_delete, cmd_rename, cmd_subscribe, cmd_unsubscribe;
 imap_cmd_handler_t cmd_list, cmd_lsub, cmd_status, cmd_append, cmd_idle;
 imap_cmd_handler_t cmd_select, cmd_examine, cmd_close, cmd_unselect, cmd_check;

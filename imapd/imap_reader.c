@@ -188,6 +188,14 @@ static enum imap_read_result reader_end_line(struct imap_reader *r, bool *stop_r
 	if (++r->n_literals > r->limits.max_literals)
 		return reader_fail(r, nonsync,
 		                   nonsync ? "Too many literals" : "BAD Too many literals");
+	if (nonsync && r->limits.max_nonsync_literal > 0 && size > r->limits.max_nonsync_literal) {
+		/* RFC 7888 4 (LITERAL-): a tagged BAD with TOOBIG. Its bytes are already on
+		 * the way and could hold anything, so the connection closes after it. */
+		(void)reader_fail(r, false,
+		                  "BAD [TOOBIG] Non-synchronizing literal over 4096 bytes");
+		r->error_fatal = true;
+		return IMAP_READ_ERROR;
+	}
 	if (size > r->limits.max_literal)
 		return reader_fail(r, nonsync,
 		                   nonsync ? "Literal too big" : "NO [TOOBIG] Literal too big");

@@ -29,6 +29,9 @@ struct imap_reader_limits {
 	size_t max_inline_literal; /* larger literals are offered for streaming */
 	uint64_t max_literal;      /* no literal may be larger, streamed or not */
 	unsigned max_literals;     /* literals in one command */
+	/* Addition (LITERAL-, RFC 7888 4): a larger non-synchronising literal is refused
+	 * with a tagged "BAD [TOOBIG]" and the connection closes; 0 = no such limit. */
+	uint64_t max_nonsync_literal;
 };
 
 enum imap_read_result {
@@ -72,7 +75,8 @@ void imap_reader_stream_accept(struct imap_reader *r, imap_literal_sink_t *sink,
 void imap_reader_stream_refuse(struct imap_reader *r, const char *reason);
 
 /* After ERROR: the full reply line without CRLF ("<tag> BAD ..." or "* BYE ...") and
- * whether the connection must close. */
+ * whether the connection must close (a fatal error may also be a tagged line: the
+ * session then says BYE itself). */
 const char *imap_reader_error(const struct imap_reader *r);
 bool imap_reader_error_fatal(const struct imap_reader *r);
 

@@ -25,6 +25,9 @@ static void server_read_limits(const struct config *cfg)
 	    .max_literal = config_size(cfg, "imapd", "max_literal_size"),
 	    .max_literals = 1000,
 	};
+	imap_server.literal_plus = config_bool(cfg, "imapd", "imap_literal_plus");
+	/* RFC 7888 4: under LITERAL- a non-synchronising literal is at most 4096 bytes. */
+	imap_server.reader_limits.max_nonsync_literal = imap_server.literal_plus ? 0 : 4096;
 	imap_server.args_limits = (struct imap_args_limits){.max_depth = 32, .max_args = 100000};
 	imap_server.login_timeout_ms = config_time_ms(cfg, "imapd", "login_timeout");
 	imap_server.idle_timeout_ms = config_time_ms(cfg, "imapd", "idle_timeout");

@@ -31,6 +31,7 @@ struct imap_server {
 	uint64_t idle_timeout_ms;  /* authenticated; RFC 3501 5.4: at least 30 min */
 	uint64_t login_timeout_ms; /* before authentication */
 	unsigned max_bad_commands; /* then BYE */
+	bool literal_plus;         /* LITERAL+ advertised; else LITERAL- with its 4096 cap */
 	bool shutting_down;
 };
 

@@ -78,7 +78,10 @@ bool imap_session_secured(const struct imap_session *s)
 
 void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 {
-	(void)buf_append_str(out, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE");
+	/* RFC 7888 4: LITERAL+ and LITERAL- are never advertised together. */
+	(void)buf_append_str(out, imap_server.literal_plus
+	                              ? "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE"
+	                              : "IMAP4rev1 SASL-IR LITERAL- ID ENABLE");
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		if (!conn_is_tls(s->conn) && imap_server.tls != NULL)
 			(void)buf_append_str(out, " STARTTLS");
@@ -98,7 +101,7 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
 	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
 	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE BINARY");
+	                     " CREATE-SPECIAL-USE BINARY COMPRESS=DEFLATE");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)
@@ -253,6 +256,8 @@ static void session_process(struct imap_session *s, struct buf *in)
 		case IMAP_READ_ERROR:
 			imap_session_send(s, "%s", imap_reader_error(s->reader));
 			if (imap_reader_error_fatal(s->reader)) {
+				if (strncmp(imap_reader_error(s->reader), "* BYE", 5) != 0)
+					imap_session_send(s, "* BYE Closing the connection.");
 				imap_session_close(s);
 				return;
 			}
@@ -334,6 +339,14 @@ static void session_on_close(struct conn *c)
 		auth_request_abort(&s->auth_req);
 	if (s->userdb_req != NULL)
 		userdb_lookup_abort(&s->userdb_req);
+	if (s->user != NULL && conn_is_compressed(c)) {
+		uint64_t raw_in, wire_in, raw_out, wire_out;
+		conn_compress_stats(c, &raw_in, &wire_in, &raw_out, &wire_out);
+		log_info("imap(%s): COMPRESS=DEFLATE totals: in=%llu/%llu out=%llu/%llu "
+		         "(uncompressed/compressed bytes)",
+		         s->user, (unsigned long long)raw_in, (unsigned long long)wire_in,
+		         (unsigned long long)raw_out, (unsigned long long)wire_out);
+	}
 	if (s->user != NULL)
 		log_info("imap(%s): Disconnected: Logged out", s->user);
 	if (s->drain_cb != NULL)

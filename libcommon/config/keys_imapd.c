@@ -22,6 +22,9 @@ static const struct cfg_key imapd_keys[] = {
      "largest literal accepted (the largest message APPEND takes)"},
     {"max_bad_commands", CFG_INT, "20", 1, 1000, NULL,
      "invalid commands before the connection is closed"},
+    {"imap_literal_plus", CFG_BOOL, "yes", 0, 0, NULL,
+     "advertise LITERAL+ (non-synchronising literals of any size); no: LITERAL- "
+     "(RFC 7888: at most 4096 bytes each, a larger one is refused)"},
 };
 
 CFG_SECTION(cfg_section_imapd, "imapd", imapd_keys);

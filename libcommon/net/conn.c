@@ -152,9 +152,10 @@ static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	struct conn *c = container_of(h, struct conn, h.handle);
 	size_t size = sizeof(conn_scratch);
 	(void)suggested;
-	/* Plaintext goes straight into `in`, so never read more than fits. */
-	if (c->tls == NULL && c->state <= CONN_OPEN && buf_room(&c->in) < size)
-		size = buf_room(&c->in);
+	/* Plaintext goes straight into `in` (or the compressed input), so never read more
+	 * than fits. */
+	if (c->tls == NULL && c->state <= CONN_OPEN && buf_room(conn_input_target(c)) < size)
+		size = buf_room(conn_input_target(c));
 	b->base = conn_scratch;
 	b->len = size;
 }
@@ -194,9 +195,9 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	if (c->tls != NULL) {
 		conn_tls_input(c, b->base, (size_t)nread);
 	} else {
-		if (buf_append(&c->in, b->base, (size_t)nread) < 0)
+		if (buf_append(conn_input_target(c), b->base, (size_t)nread) < 0)
 			log_panic("conn: read past the input cap");
-		c->fresh_input = true;
+		c->fresh_input = c->z == NULL; /* compressed input is news once inflated */
 	}
 	conn_process(c);
 }
@@ -220,6 +221,8 @@ static void conn_dispatch(struct conn *c)
 	for (round = 0; round < CONN_DISPATCH_ROUNDS; round++) {
 		if (c->tls != NULL && conn_tls_pump(c) < 0)
 			break;
+		if (c->z != NULL && conn_z_pump(c) < 0)
+			break;
 		if (c->state != CONN_OPEN || c->paused || !c->fresh_input || c->in.len == 0)
 			break;
 		size_t before = c->in.len;
@@ -232,8 +235,8 @@ static void conn_dispatch(struct conn *c)
 				conn_overflow(c);
 			break;
 		}
-		/* Only TLS can have more input ready without another read. */
-		if (c->tls == NULL || !conn_tls_has_buffered(c))
+		/* Only TLS and COMPRESS can have more input ready without another read. */
+		if (!conn_tls_has_buffered(c) && !conn_z_has_buffered(c))
 			break;
 	}
 	c->in_dispatch = false;
@@ -241,6 +244,11 @@ static void conn_dispatch(struct conn *c)
 		uv_idle_start(&c->kick, conn_on_kick);
 	else if (c->peer_eof && !c->paused && c->state == CONN_OPEN)
 		conn_close(c);
+}
+
+struct buf *conn_input_target(struct conn *c)
+{
+	return c->z != NULL ? &c->z->zin : &c->in;
 }
 
 void conn_process(struct conn *c)
@@ -255,6 +263,15 @@ static void conn_on_kick(uv_idle_t *h)
 	uv_idle_stop(&c->kick);
 	if (c->state == CONN_OPEN || c->state == CONN_HANDSHAKE)
 		conn_process(c);
+	/* The loop is about to wait for the peer: end the compressed batch. */
+	if (c->z != NULL && c->state == CONN_OPEN)
+		(void)conn_z_flush(c);
+}
+
+void conn_kick(struct conn *c)
+{
+	if (c->state == CONN_OPEN || c->state == CONN_HANDSHAKE)
+		uv_idle_start(&c->kick, conn_on_kick);
 }
 
 static void conn_update_reading(struct conn *c)
@@ -264,7 +281,7 @@ static void conn_update_reading(struct conn *c)
 	case CONN_HANDSHAKE:
 	case CONN_OPEN:
 		/* Keep reading while paused too, up to max_input (conn.h). */
-		want = buf_room(&c->in) > 0 && !c->peer_eof;
+		want = buf_room(conn_input_target(c)) > 0 && !c->peer_eof;
 		break;
 	case CONN_LINGER:
 		want = !c->peer_eof;
@@ -372,7 +389,10 @@ int conn_write(struct conn *c, const void *data, size_t len)
 		return -1;
 	}
 	if (len > 0) {
-		if (c->tls != NULL) {
+		if (c->z != NULL) {
+			if (conn_z_write(c, data, len) < 0)
+				return -1;
+		} else if (c->tls != NULL) {
 			if (conn_tls_write(c, data, len) < 0)
 				return -1;
 		} else {
@@ -476,6 +496,7 @@ static void conn_on_handle_closed(uv_handle_t *h)
 		c->all_next->all_prev = c->all_prev;
 	*c->all_prev = c->all_next;
 	conn_tls_free(c);
+	conn_z_free(c);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->out_flight);
@@ -540,6 +561,8 @@ void conn_close(struct conn *c)
 		uv_read_stop(&c->h.stream);
 		c->reading = false;
 	}
+	if (c->z != NULL)
+		(void)conn_z_flush(c); /* the last reply, before TLS says goodbye */
 	if (c->tls != NULL)
 		conn_tls_close_notify(c);
 	conn_flush(c);

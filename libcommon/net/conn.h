@@ -131,4 +131,25 @@ unsigned conn_abort_all(uv_loop_t *loop);
 /* Connections of loop that are not yet freed (including ones closing). */
 unsigned conn_count(uv_loop_t *loop);
 
+/*
+ * Additions (compress branch): COMPRESS=DEFLATE (RFC 4978).
+ * From this call on, every byte read and written is raw DEFLATE (RFC 1951, no zlib
+ * header), layered above TLS. Call it right after queueing the last uncompressed reply
+ * (IMAP's tagged OK): queued output still goes out as written. Input the protocol has
+ * not consumed yet is taken as compressed. Output is sync-flushed (Z_SYNC_FLUSH) before
+ * the loop waits for the peer, so a reply is never stuck in the compressor. Inflated
+ * input goes into the same capped `in` buffer, in steps no bigger than its free room, so
+ * a decompression bomb costs no more memory than a plaintext flood and a line longer
+ * than max_input ends in on_overflow as in plaintext; a corrupt stream closes the conn.
+ * Returns -1 when compression is already on, the conn is not open, or a TLS handshake
+ * is pending.
+ */
+int conn_start_compress(struct conn *c);
+bool conn_is_compressed(const struct conn *c);
+/* Bytes zlib holds for this conn now, and the most it held at once (0 when off). */
+size_t conn_compress_memory(const struct conn *c, size_t *peak_r);
+/* Byte counts: uncompressed and on-the-wire (before TLS), each way. Zero when off. */
+void conn_compress_stats(const struct conn *c, uint64_t *raw_in_r, uint64_t *wire_in_r,
+                         uint64_t *raw_out_r, uint64_t *wire_out_r);
+
 #endif

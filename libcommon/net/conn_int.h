@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <zlib.h>
 
 #include "base/buf.h"
 #include "net/conn.h"
@@ -55,6 +56,20 @@ struct conn_tls {
 	struct buf plain_out; /* conn_write() before the handshake finished */
 };
 
+/* COMPRESS=DEFLATE (conn_compress.c): raw DEFLATE above TLS. */
+struct conn_z {
+	z_stream def;       /* our output; allocated per response batch (see conn_compress.c) */
+	z_stream inf;       /* the peer's input; lives as long as the conn */
+	bool def_ready;     /* def holds a deflate state */
+	bool flush_pending; /* def took bytes since the last sync flush */
+	bool inf_more;      /* the last inflate stopped for lack of room: output may be left */
+	bool inf_ended;     /* the peer ended its deflate stream */
+	struct buf zin;     /* compressed input not yet inflated (capped) */
+	size_t zmem;        /* bytes zlib holds allocated right now */
+	size_t zmem_peak;   /* the most it held at once */
+	uint64_t raw_in, raw_out, wire_in, wire_out;
+};
+
 struct listener;
 
 struct conn {
@@ -97,6 +112,7 @@ struct conn {
 	size_t discarded; /* plaintext thrown away at STARTTLS */
 
 	struct conn_tls *tls;
+	struct conn_z *z; /* COMPRESS active (NULL otherwise) */
 	/* Every live conn of the process, for conn_abort_all(). */
 	struct conn *all_next;
 	struct conn **all_prev;
@@ -129,6 +145,10 @@ void conn_process(struct conn *c);
 void conn_notify_open(struct conn *c);
 void conn_arm_handshake_timer(struct conn *c);
 void conn_arm_idle_timer(struct conn *c);
+/* Runs the deferred work (dispatch, compression flush) from the loop's next idle phase. */
+void conn_kick(struct conn *c);
+/* The buffer network input goes to: `in`, or the compressed input when COMPRESS is on. */
+struct buf *conn_input_target(struct conn *c);
 
 /* conn_tls.c */
 int conn_tls_setup(struct conn *c, struct tls_ctx *tls, bool server, enum conn_tls_phase phase,
@@ -140,6 +160,26 @@ int conn_tls_write(struct conn *c, const void *data, size_t len);
 void conn_tls_plain_flushed(struct conn *c);
 void conn_tls_close_notify(struct conn *c);
 void conn_tls_free(struct conn *c);
+
+/* conn_compress.c */
+/* Compresses and queues (through TLS when on) bytes the protocol wrote. */
+int conn_z_write(struct conn *c, const void *data, size_t len);
+/* Z_SYNC_FLUSH of what was compressed since the last flush: the peer can read it all. */
+int conn_z_flush(struct conn *c);
+/* Inflates pending compressed input into `in` (never past its cap). -1: the stream is
+ * corrupt and the conn is closing. */
+int conn_z_pump(struct conn *c);
+bool conn_z_has_buffered(const struct conn *c);
+void conn_z_free(struct conn *c);
+/*
+ * The inflate step alone (also the fuzz target's entry): inflates from z->zin into out,
+ * at most `room` bytes (and never past out's max), consuming what zlib used. Returns the
+ * bytes produced, 0 when nothing more can be done now, or -1 on a corrupt stream
+ * (error_r says why).
+ */
+struct conn_z *conn_z_new(void);
+ssize_t conn_z_inflate_step(struct conn_z *z, struct buf *out, const char **error_r);
+void conn_z_destroy(struct conn_z *z);
 
 /* listener.c */
 void listener_conn_gone(struct listener *l, const struct conn *c);

@@ -156,15 +156,16 @@ int conn_tls_pump(struct conn *c)
 		return -1;
 	if (t->phase != TLS_PHASE_UP || c->state != CONN_OPEN)
 		return 0;
-	while (buf_room(&c->in) > 0 && !c->peer_eof) {
-		size_t want = buf_room(&c->in);
+	struct buf *target = conn_input_target(c);
+	while (buf_room(target) > 0 && !c->peer_eof) {
+		size_t want = buf_room(target);
 		if (want > sizeof(tls_scratch))
 			want = sizeof(tls_scratch);
 		ERR_clear_error();
 		int n = SSL_read(t->ssl, tls_scratch, (int)want);
 		if (n > 0) {
-			(void)buf_append(&c->in, tls_scratch, (size_t)n);
-			c->fresh_input = true;
+			(void)buf_append(target, tls_scratch, (size_t)n);
+			c->fresh_input = c->z == NULL; /* compressed input is news once inflated */
 			continue;
 		}
 		int e = SSL_get_error(t->ssl, n);
@@ -234,7 +235,8 @@ void conn_tls_close_notify(struct conn *c)
 
 static int conn_tls_begin(struct conn *c, struct tls_ctx *tls, bool server, const char *sni)
 {
-	if (tls == NULL || c->tls != NULL || c->state != CONN_OPEN)
+	/* TLS goes under COMPRESS, never over it: after COMPRESS the stream is DEFLATE. */
+	if (tls == NULL || c->tls != NULL || c->z != NULL || c->state != CONN_OPEN)
 		return -1;
 	if (tls_ctx_is_server(tls) != server)
 		return -1;

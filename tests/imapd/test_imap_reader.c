@@ -22,6 +22,9 @@ static const struct imap_reader_limits test_limits = {
     .max_literals = 3,
 };
 
+/* The limits run_reader() uses (the LITERAL- test swaps in its own). */
+static const struct imap_reader_limits *run_limits = &test_limits;
+
 struct transcript {
 	struct buf out;
 	struct buf sink;
@@ -39,7 +42,7 @@ static int test_sink(const void *data, size_t len, void *context)
  * are accepted up to 100 bytes and refused above. */
 static char *run_reader(const char *input, size_t len, size_t step)
 {
-	struct imap_reader *r = imap_reader_new(&test_limits);
+	struct imap_reader *r = imap_reader_new(run_limits);
 	struct transcript t;
 	struct buf in;
 	buf_init(&t.out, 0);
@@ -165,6 +168,48 @@ static void test_reader_cases(void **state)
 	}
 }
 
+/* LITERAL- (RFC 7888 4): non-synchronising literals up to the limit (4096 in imapd, 8
+ * here) pass; a larger one gets a tagged BAD [TOOBIG] and is fatal, since its bytes
+ * are already on the wire; synchronising literals of any size are unaffected. */
+static const struct reader_case minus_cases[] = {
+    {"at the limit", "a LOGIN {8+}\r\n12345678 {2+}\r\npw\r\n", 0,
+     "CMD:a LOGIN {8+}\r\n12345678 {2+}\r\npw\r\n[0]|"},
+    {"over the limit", "a LOGIN {9+}\r\n123456789\r\nb NOOP\r\n", 0,
+     "ERR:a BAD [TOOBIG] Non-synchronizing literal over 4096 bytes!|"},
+    {"second literal over the limit", "a LOGIN {1+}\r\nx {12+}\r\n", 0,
+     "ERR:a BAD [TOOBIG] Non-synchronizing literal over 4096 bytes!|"},
+    {"sync literal over the limit", "a LOGIN {9}\r\n123456789 x\r\n", 0,
+     "CONT|CMD:a LOGIN {9}\r\n123456789 x\r\n[0]|"},
+    {"streamed sync literal", "a APPEND INBOX {50}\r\n", 0, "STREAM:50|CONT|"},
+};
+
+static void test_literal_minus(void **state)
+{
+	(void)state;
+	struct imap_reader_limits minus = test_limits;
+	minus.max_nonsync_literal = 8;
+	run_limits = &minus;
+	for (size_t i = 0; i < sizeof(minus_cases) / sizeof(minus_cases[0]); i++) {
+		const struct reader_case *c = &minus_cases[i];
+		size_t len = strlen(c->input);
+		char *whole = run_reader(c->input, len, 0);
+		char *trickle = run_reader(c->input, len, 1);
+		if (strcmp(whole, c->expect) != 0 || strcmp(trickle, c->expect) != 0) {
+			print_error("case '%s'\n expect: %s\n whole:  %s\n trickle: %s\n", c->name,
+			            c->expect, whole, trickle);
+			fail();
+		}
+		free(whole);
+		free(trickle);
+	}
+	run_limits = &test_limits;
+	/* Without the limit (LITERAL+), the same input passes. */
+	const char *big = "a LOGIN {9+}\r\n123456789\r\n";
+	char *plus = run_reader(big, strlen(big), 0);
+	assert_string_equal(plus, "CMD:a LOGIN {9+}\r\n123456789\r\n[0]|");
+	free(plus);
+}
+
 /* A 1 MB command line costs no more than the line cap. */
 static void test_megabyte_line_bounded(void **state)
 {
@@ -190,6 +235,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_reader_cases),
 	    cmocka_unit_test(test_megabyte_line_bounded),
+	    cmocka_unit_test(test_literal_minus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,17 @@ static void nt_command(struct nt_session *s, const char *line, size_t len, struc
 		if (conn_starttls(s->c, srv->tls) < 0)
 			conn_write_str(s->c, "454 no TLS\r\n");
 		(void)in;
+	} else if (strcmp(cmd, "COMPRESS") == 0) {
+		/* The reply is written before the switch: it goes out uncompressed. */
+		conn_write_str(s->c, "OK deflate\r\n");
+		if (conn_start_compress(s->c) < 0)
+			conn_write_str(s->c, "NO already\r\n");
+	} else if (strcmp(cmd, "STALL") == 0) {
+		srv->consume_nothing = true; /* from now on nothing is consumed */
+	} else if (strcmp(cmd, "ZMEM") == 0) {
+		size_t peak;
+		size_t now = conn_compress_memory(s->c, &peak);
+		conn_printf(s->c, "zmem=%zu peak=%zu\r\n", now, peak);
 	} else if (strcmp(cmd, "TLS") == 0) {
 		conn_printf(s->c, "tls=%s %s\r\n", conn_tls_version(s->c) ?: "none",
 		            conn_tls_cipher(s->c) ?: "none");

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <signal.h>
+#include <zlib.h>
 
 #include "net_test.h"
 
@@ -570,6 +571,112 @@ static void test_ctx_errors(void **state)
 	tls_ctx_unref(&client);
 }
 
+/* --- COMPRESS above TLS ------------------------------------------------------------- */
+
+/* Deflates text with a sync flush and sends it through ssl. */
+static bool z_ssl_send(SSL *ssl, z_stream *def, const char *text)
+{
+	unsigned char out[4096];
+	def->next_in = (Bytef *)(uintptr_t)text;
+	def->avail_in = (uInt)strlen(text);
+	def->next_out = out;
+	def->avail_out = sizeof(out);
+	if (deflate(def, Z_SYNC_FLUSH) != Z_OK || def->avail_in != 0)
+		return false;
+	int n = (int)(sizeof(out) - def->avail_out);
+	return SSL_write(ssl, out, n) == n;
+}
+
+/* Reads decrypted bytes, inflates them and returns one line (CRLF stripped). */
+static bool z_ssl_read_line(SSL *ssl, z_stream *inf, char *acc, size_t *acc_len, size_t cap,
+                            char *line, size_t size)
+{
+	for (int rounds = 0; rounds < 10000; rounds++) {
+		char *lf = memchr(acc, '\n', *acc_len);
+		if (lf != NULL) {
+			size_t len = (size_t)(lf - acc);
+			size_t keep = len > 0 && acc[len - 1] == '\r' ? len - 1 : len;
+			if (keep >= size)
+				keep = size - 1;
+			memcpy(line, acc, keep);
+			line[keep] = '\0';
+			memmove(acc, lf + 1, *acc_len - len - 1);
+			*acc_len -= len + 1;
+			return true;
+		}
+		unsigned char raw[4096];
+		int r = SSL_read(ssl, raw, sizeof(raw));
+		if (r <= 0)
+			return false;
+		inf->next_in = raw;
+		inf->avail_in = (uInt)r;
+		inf->next_out = (Bytef *)acc + *acc_len;
+		inf->avail_out = (uInt)(cap - *acc_len);
+		int e = inflate(inf, Z_SYNC_FLUSH);
+		if ((e != Z_OK && e != Z_BUF_ERROR) || inf->avail_in != 0)
+			return false;
+		*acc_len = cap - inf->avail_out;
+	}
+	return false;
+}
+
+static void *client_tls_compress(void *arg)
+{
+	int port = *(int *)arg;
+	int fd = nt_connect(port);
+	NT_CHECK(fd >= 0, "connect");
+	SSL *ssl = client_ssl(fd, TLS1_2_VERSION, 0, NULL);
+	NT_CHECK(SSL_connect(ssl) == 1, "handshake failed");
+	char line[256];
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no greeting");
+	z_stream def = {0}, inf = {0};
+	NT_CHECK(deflateInit2(&def, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK, "zlib");
+	NT_CHECK(inflateInit2(&inf, -15) == Z_OK, "zlib");
+	/* The command in plaintext (inside TLS), then compressed bytes in the same record
+	 * stream: TLS carries the DEFLATE stream. */
+	NT_CHECK(nt_ssl_send(ssl, "COMPRESS\r\n"), "send");
+	NT_CHECK(z_ssl_send(ssl, &def, "ECHO inside\r\n"), "send");
+	NT_CHECK(nt_ssl_read_line(ssl, line, sizeof(line)), "no COMPRESS reply");
+	NT_CHECK(strcmp(line, "OK deflate") == 0, "bad COMPRESS reply");
+	static char acc[65536];
+	size_t acc_len = 0;
+	NT_CHECK(z_ssl_read_line(ssl, &inf, acc, &acc_len, sizeof(acc), line, sizeof(line)),
+	         "no compressed echo");
+	NT_CHECK(strcmp(line, "inside") == 0, "bad compressed echo");
+	NT_CHECK(z_ssl_send(ssl, &def, "TLS\r\nQUIT\r\n"), "send");
+	NT_CHECK(z_ssl_read_line(ssl, &inf, acc, &acc_len, sizeof(acc), line, sizeof(line)),
+	         "no TLS line");
+	NT_CHECK(strncmp(line, "tls=TLSv1.3", 11) == 0, "not over TLS");
+	NT_CHECK(z_ssl_read_line(ssl, &inf, acc, &acc_len, sizeof(acc), line, sizeof(line)),
+	         "no bye");
+	NT_CHECK(strcmp(line, "221 bye") == 0, "bad bye");
+	/* The last compressed reply is flushed before the close_notify. */
+	char ch;
+	NT_CHECK(SSL_read(ssl, &ch, 1) <= 0, "data after bye");
+	NT_CHECK(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN, "no close_notify");
+	deflateEnd(&def);
+	inflateEnd(&inf);
+	SSL_free(ssl);
+	close(fd);
+	return NULL;
+}
+
+static void test_compress_over_tls(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct nt_server srv;
+	struct listener_config cfg = tls_listener(LISTENER_TLS_IMPLICIT);
+	nt_server_start(&srv, &loop, &cfg);
+	const char *err = nt_run_client(&loop, client_tls_compress, &srv.port);
+	if (err != NULL)
+		fail_msg("%s", err);
+	assert_string_equal(buf_cstr(&srv.seen), "COMPRESS|ECHO inside|TLS|QUIT|");
+	nt_server_finish(&srv);
+	assert_int_equal(srv.closes, 1);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -586,6 +693,7 @@ int main(void)
 	    cmocka_unit_test(test_client_starttls),
 	    cmocka_unit_test(test_client_verify_failure),
 	    cmocka_unit_test(test_ctx_errors),
+	    cmocka_unit_test(test_compress_over_tls),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
