@@ -12,6 +12,7 @@
 #include "imap_commands.h"
 #include "imap_match.h"
 #include "imap_status.h"
+#include "imap_utf8.h"
 #include "proto/imap_string.h"
 #include "store/folder.h"
 #include "store/folder_name.h"
@@ -165,7 +166,7 @@ static void send_entry(struct imap_session *s, const char *verb, const struct li
 		ATTR(special);
 #undef ATTR
 	(void)buf_append_str(&line, ") \"/\" ");
-	(void)imap_string_append(&line, c->name, strlen(c->name), IMAP_STRING_ALLOW_ATOM);
+	imap_utf8_name_append(s, &line, c->name);
 	if ((sel & LIST_SEL_RECURSIVEMATCH) && !c->subscribed && c->subscribed_child)
 		(void)buf_append_str(&line, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	imap_session_send(s, "%s", buf_cstr(&line));
@@ -232,9 +233,17 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 		imap_session_tagged(s, "NO", "[SERVERBUG] Could not list the mailboxes.");
 		return IMAP_CMD_DONE;
 	}
+	struct buf utf8;
+	buf_init(&utf8, 0);
 	for (size_t c = 0; c < set.count; c++) {
 		const struct list_candidate *cand = &set.items[c];
 		bool matched = false;
+		/* RFC 6855: a UTF8=ACCEPT client's patterns are UTF-8; match them against the
+		 * UTF-8 name (a UTF-8 prefix is not an mUTF-7 prefix). */
+		const char *match_name = cand->name;
+		buf_reset(&utf8);
+		if (s->utf8_enabled && folder_name_to_utf8(cand->name, &utf8) == 0)
+			match_name = buf_cstr(&utf8);
 		for (size_t p = 0; p < n_pats && !matched; p++) {
 			const char *pat =
 			    pats->type == IMAP_ARG_LIST ? imap_arg_astring(&pats->list[p]) : single;
@@ -243,7 +252,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			struct buf full;
 			buf_init(&full, 0);
 			(void)buf_printf(&full, "%s%s", ref, pat);
-			matched = imap_match(full.data, cand->name, FOLDER_SEPARATOR);
+			matched = imap_match(full.data, match_name, FOLDER_SEPARATOR);
 			buf_free(&full);
 		}
 		/* RFC 3501 6.3.9: an unsubscribed parent shows in LSUB only through '%'. */
@@ -263,6 +272,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			buf_free(&st);
 		}
 	}
+	buf_free(&utf8);
 	set_free(&set);
 	imap_session_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
 	return IMAP_CMD_DONE;

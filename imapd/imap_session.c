@@ -23,6 +23,7 @@
 #include "imap_watch.h"
 #include "imap_reader.h"
 #include "imap_server.h"
+#include "imap_utf8.h"
 #include "net/conn.h"
 #include "proto/line.h"
 
@@ -98,7 +99,7 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
 	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
 	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE BINARY");
+	                     " CREATE-SPECIAL-USE BINARY UTF8=ACCEPT");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)
@@ -173,7 +174,7 @@ static void session_run_command(struct imap_session *s)
 	size_t len, n_streamed;
 	const char *text = imap_reader_command(s->reader, &len);
 	const struct imap_streamed_literal *streamed = imap_reader_streamed(s->reader, &n_streamed);
-	const char *error;
+	const char *error, *utf8_status;
 	char *tag;
 
 	if (imap_args_parse(text, len, streamed, n_streamed, &imap_server.args_limits, &s->cmd,
@@ -193,6 +194,10 @@ static void session_run_command(struct imap_session *s)
 		                        ? "Log in first."
 		                        : "Command not valid in this state.");
 		session_bad_command(s);
+	} else if (s->utf8_enabled && imap_utf8_command_in(&s->cmd, &utf8_status, &error) < 0) {
+		imap_session_tagged(s, utf8_status, "%s", error);
+		if (strcmp(utf8_status, "BAD") == 0)
+			session_bad_command(s);
 	} else {
 		s->cmd_running = true;
 		s->in_handler = true;
