@@ -102,7 +102,8 @@ enum imap_cmd_result cmd_append(struct imap_session *s, const struct imap_comman
 	 * as it is. Only a client that enabled UTF8=ACCEPT may send it. */
 	if (name != NULL && i == n - 2 && imap_arg_atom_is(&a[i], "UTF8")) {
 		if (!s->utf8_enabled) {
-			imap_session_tagged(s, "BAD", "APPEND UTF8 needs ENABLE UTF8=ACCEPT first.");
+			imap_session_tagged(s, "BAD",
+			                    "APPEND UTF8 needs ENABLE UTF8=ACCEPT first.");
 			return IMAP_CMD_DONE;
 		}
 		if (a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1)

@@ -195,9 +195,8 @@ static void session_run_command(struct imap_session *s)
 		                        : "Command not valid in this state.");
 		session_bad_command(s);
 	} else if (s->utf8_enabled && imap_utf8_command_in(&s->cmd, &utf8_status, &error) < 0) {
+		/* Like a handler's argument errors: not counted as a bad command. */
 		imap_session_tagged(s, utf8_status, "%s", error);
-		if (strcmp(utf8_status, "BAD") == 0)
-			session_bad_command(s);
 	} else {
 		s->cmd_running = true;
 		s->in_handler = true;

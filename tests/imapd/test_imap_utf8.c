@@ -145,7 +145,9 @@ static const struct cmd_case cmds[] = {
     {"a RENAME INBOX \"\xe6\x97\"\r\n", "BAD"},
     {"a CREATE \"a\xe2\x80\xa8\"\r\n", "NO"},
     /* A literal name with a NUL is left for the handler's BAD (not an astring). */
-    {"a CREATE {3}\r\na\x00" "b\r\n", "<a>"},
+    {"a CREATE {3}\r\na\x00"
+     "b\r\n",
+     "<a>"},
     /* SEARCH: no CHARSET, UTF-8 strings. */
     {"a SEARCH CHARSET UTF-8 SUBJECT x\r\n", "BAD"},
     {"a SEARCH charset US-ASCII ALL\r\n", "BAD"},
