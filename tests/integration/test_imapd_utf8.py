@@ -31,6 +31,14 @@ MESSAGE = (b"From: =?utf-8?q?J=C3=BCrgen?= <juergen@example.test>\r\n"
            b"Content-Transfer-Encoding: 8bit\r\n\r\n"
            b"Hall\xc3\xb6chen, \xe4\xb8\x96\xe7\x95\x8c\r\n")
 
+GLOBAL = (b"From: a@example.test\r\nSubject: forward\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/mixed; boundary=b1\r\n\r\n"
+          b"--b1\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+          b"--b1\r\nContent-Type: message/global\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+          b"From: J\xc3\xbcrgen <j@example.test>\r\n"
+          b"Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n"
+          b"Subject: Ein Gru\xc3\x9f\r\n\r\ninner\r\n--b1--\r\n")
+
 
 @pytest.fixture(scope="module")
 def stack():
@@ -126,6 +134,17 @@ def test_enable_and_utf8_names(stack):
     assert len(data) == 1 and data[0].endswith(b' "/" "%s"' % NAME.encode()), data
     typ, data = imap.status('"%s"' % NAME, "(MESSAGES)")
     assert typ == "OK" and data == [b'"%s" (MESSAGES 0)' % NAME.encode()], data
+    # LIST-STATUS (RFC 5819): the STATUS line carries the UTF-8 name too.
+    typ, data = imap._simple_command("LIST", '""', '"Entwürfe/%"', "RETURN",
+                                     "(STATUS (MESSAGES))")
+    assert typ == "OK"
+    assert imap.untagged_responses.pop("STATUS", None) == [
+        b'"%s" (MESSAGES 0)' % NAME.encode()]
+    imap.untagged_responses.pop("LIST", None)
+    typ, data = imap.myrights('"%s"' % NAME)
+    assert typ == "OK" and data[0].startswith(b'"%s" ' % NAME.encode()), data
+    typ, data = imap.getacl('"%s"' % NAME)
+    assert typ == "OK" and data[0].startswith(b'"%s" ' % NAME.encode()), data
     typ, data = imap.select('"%s"' % NAME)
     assert typ == "OK" and data == [b"0"]
     imap.logout()
@@ -263,6 +282,12 @@ def test_append_utf8_fetch_search(stack):
     reply = raw.cmd('SORT (SUBJECT) UTF-8 SUBJECT "日本"'.encode())
     assert b"* SORT 1 2\r\n" in reply, reply
     assert status_of(raw.cmd(b'SEARCH SUBJECT "\xe6\x97"')) == "BAD"  # not UTF-8
+    # RFC 9755 6: message/global is read like message/rfc822 in BODYSTRUCTURE.
+    reply = raw.cmd(b'APPEND "%s" UTF8 (~{%d+}\r\n%s)' % (NAME.encode(), len(GLOBAL), GLOBAL))
+    assert status_of(reply) == "OK", reply
+    reply = raw.cmd(b"FETCH 3 (BODYSTRUCTURE)")
+    assert re.search(rb'\("message" "global" NIL NIL NIL "8bit" \d+ \("[^"]*" '
+                     rb'(\{9\}\r\n|")Ein Gru\xc3\x9f', reply, re.I), reply
     reply = raw.cmd(b"ENABLE UTF8=ACCEPT")  # already on: allowed, nothing new
     assert b"* ENABLED\r\n" in reply and status_of(reply) == "OK", reply
     raw.close()
