@@ -12,7 +12,6 @@
 #include "imap_commands.h"
 #include "imap_match.h"
 #include "imap_status.h"
-#include "imap_utf8.h"
 #include "proto/imap_string.h"
 #include "store/folder.h"
 #include "store/folder_name.h"
@@ -147,8 +146,9 @@ static int parse_return(const struct imap_arg *arg, const char *const *names, co
 	return 0;
 }
 
+/* shown: the name as the session sees it (UTF-8 after ENABLE UTF8=ACCEPT, else mUTF-7). */
 static void send_entry(struct imap_session *s, const char *verb, const struct list_candidate *c,
-                       unsigned sel, unsigned ret)
+                       const char *shown, unsigned sel, unsigned ret)
 {
 	struct buf line;
 	buf_init(&line, 0);
@@ -166,7 +166,8 @@ static void send_entry(struct imap_session *s, const char *verb, const struct li
 		ATTR(special);
 #undef ATTR
 	(void)buf_append_str(&line, ") \"/\" ");
-	imap_utf8_name_append(s, &line, c->name);
+	(void)imap_string_append(&line, shown, strlen(shown),
+	                         IMAP_STRING_ALLOW_ATOM | (s->utf8_enabled ? IMAP_STRING_UTF8 : 0));
 	if ((sel & LIST_SEL_RECURSIVEMATCH) && !c->subscribed && c->subscribed_child)
 		(void)buf_append_str(&line, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	imap_session_send(s, "%s", buf_cstr(&line));
@@ -262,7 +263,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			struct list_candidate shown = *cand;
 			if (lsub)
 				shown.exists = cand->subscribed;
-			send_entry(s, lsub ? "LSUB" : "LIST", &shown, sel, ret);
+			send_entry(s, lsub ? "LSUB" : "LIST", &shown, match_name, sel, ret);
 			/* RFC 5819: LIST-STATUS, for selectable mailboxes only. */
 			struct buf st;
 			buf_init(&st, 0);
