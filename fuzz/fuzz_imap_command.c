@@ -1,7 +1,8 @@
 /*
  * Fuzz target: IMAP command framing and argument parsing together. The input is split
  * into chunks at arbitrary points (the first byte chooses the chunk size) so literal and
- * line boundaries fall everywhere; every complete command is parsed into arguments.
+ * line boundaries fall everywhere; every complete command is parsed into arguments and
+ * then run through the UTF8=ACCEPT translation (imap_utf8.c).
  */
 // links: imapd_lib
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include "base/buf.h"
 #include "imap_args.h"
 #include "imap_reader.h"
+#include "imap_utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -66,10 +68,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				const char *error;
 				char *tag;
 				if (imap_args_parse(text, len, st, ns, &al, &cmd, &error, &tag) ==
-				    0)
+				    0) {
+					/* As a UTF8=ACCEPT session would see it, too. */
+					const char *status;
+					(void)imap_utf8_command_in(&cmd, &status, &error);
 					imap_command_free(&cmd);
-				else
+				} else {
 					free(tag);
+				}
 			}
 		}
 	}

@@ -90,15 +90,31 @@ enum imap_cmd_result cmd_enable(struct imap_session *s, const struct imap_comman
 		}
 	}
 	/* RFC 5161 3.1: unknown or unsupported capabilities are ignored. */
-	bool condstore = false;
-	for (size_t i = 0; i < cmd->count; i++)
+	bool condstore = false, utf8 = false;
+	for (size_t i = 0; i < cmd->count; i++) {
 		condstore |= imap_arg_atom_is(&cmd->args[i], "CONDSTORE");
+		utf8 |= imap_arg_atom_is(&cmd->args[i], "UTF8=ACCEPT");
+	}
+	/* RFC 6855 3: "ENABLE UTF8=ACCEPT" is valid only in the authenticated state, before a
+	 * mailbox is selected (names seen so far were mUTF-7); refused whole, nothing enabled. */
+	if (utf8 && !s->utf8_enabled && s->state == IMAP_STATE_SELECTED) {
+		imap_session_tagged(s, "BAD",
+		                    "ENABLE UTF8=ACCEPT must come before a mailbox is selected.");
+		return IMAP_CMD_DONE;
+	}
+	struct buf line;
+	buf_init(&line, 0);
+	(void)buf_append_str(&line, "* ENABLED");
 	if (condstore && !s->condstore_enabled) {
 		s->condstore_enabled = true;
-		imap_session_send(s, "* ENABLED CONDSTORE");
-	} else {
-		imap_session_send(s, "* ENABLED");
+		(void)buf_append_str(&line, " CONDSTORE");
 	}
+	if (utf8 && !s->utf8_enabled) {
+		s->utf8_enabled = true;
+		(void)buf_append_str(&line, " UTF8=ACCEPT");
+	}
+	imap_session_send(s, "%s", buf_cstr(&line));
+	buf_free(&line);
 	imap_session_tagged(s, "OK", "Enabled.");
 	return IMAP_CMD_DONE;
 }

@@ -69,6 +69,17 @@ enum imap_cmd_result cmd_append(struct imap_session *s, const struct imap_comman
 	if (name != NULL && i < n && a[i].type == IMAP_ARG_QUOTED)
 		date = a[i++].str;
 	const struct imap_arg *msg = name != NULL && i == n - 1 ? &a[i] : NULL;
+	/* RFC 6855 4: "UTF8 (literal8)" carries a message with UTF-8 headers; it is stored
+	 * as it is. Only a client that enabled UTF8=ACCEPT may send it. */
+	if (name != NULL && i == n - 2 && imap_arg_atom_is(&a[i], "UTF8")) {
+		if (!s->utf8_enabled) {
+			imap_session_tagged(s, "BAD",
+			                    "APPEND UTF8 needs ENABLE UTF8=ACCEPT first.");
+			return IMAP_CMD_DONE;
+		}
+		if (a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1)
+			msg = &a[i + 1].list[0];
+	}
 	/* A literal8 is accepted as BINARY is advertised (RFC 3516 4.4). */
 	if (msg == NULL || (msg->type != IMAP_ARG_LITERAL && msg->type != IMAP_ARG_STREAMED)) {
 		imap_session_tagged(s, "BAD", "Invalid APPEND arguments.");

@@ -146,8 +146,9 @@ static int parse_return(const struct imap_arg *arg, const char *const *names, co
 	return 0;
 }
 
+/* shown: the name as the session sees it (UTF-8 after ENABLE UTF8=ACCEPT, else mUTF-7). */
 static void send_entry(struct imap_session *s, const char *verb, const struct list_candidate *c,
-                       unsigned sel, unsigned ret)
+                       const char *shown, unsigned sel, unsigned ret)
 {
 	struct buf line;
 	buf_init(&line, 0);
@@ -165,7 +166,8 @@ static void send_entry(struct imap_session *s, const char *verb, const struct li
 		ATTR(special);
 #undef ATTR
 	(void)buf_append_str(&line, ") \"/\" ");
-	(void)imap_string_append(&line, c->name, strlen(c->name), IMAP_STRING_ALLOW_ATOM);
+	(void)imap_string_append(&line, shown, strlen(shown),
+	                         IMAP_STRING_ALLOW_ATOM | (s->utf8_enabled ? IMAP_STRING_UTF8 : 0));
 	if ((sel & LIST_SEL_RECURSIVEMATCH) && !c->subscribed && c->subscribed_child)
 		(void)buf_append_str(&line, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 	imap_session_send(s, "%s", buf_cstr(&line));
@@ -232,9 +234,17 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 		imap_session_tagged(s, "NO", "[SERVERBUG] Could not list the mailboxes.");
 		return IMAP_CMD_DONE;
 	}
+	struct buf utf8;
+	buf_init(&utf8, 0);
 	for (size_t c = 0; c < set.count; c++) {
 		const struct list_candidate *cand = &set.items[c];
 		bool matched = false;
+		/* RFC 6855: a UTF8=ACCEPT client's patterns are UTF-8; match them against the
+		 * UTF-8 name (a UTF-8 prefix is not an mUTF-7 prefix). */
+		const char *match_name = cand->name;
+		buf_reset(&utf8);
+		if (s->utf8_enabled && folder_name_to_utf8(cand->name, &utf8) == 0)
+			match_name = buf_cstr(&utf8);
 		for (size_t p = 0; p < n_pats && !matched; p++) {
 			const char *pat =
 			    pats->type == IMAP_ARG_LIST ? imap_arg_astring(&pats->list[p]) : single;
@@ -243,7 +253,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			struct buf full;
 			buf_init(&full, 0);
 			(void)buf_printf(&full, "%s%s", ref, pat);
-			matched = imap_match(full.data, cand->name, FOLDER_SEPARATOR);
+			matched = imap_match(full.data, match_name, FOLDER_SEPARATOR);
 			buf_free(&full);
 		}
 		/* RFC 3501 6.3.9: an unsubscribed parent shows in LSUB only through '%'. */
@@ -253,7 +263,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			struct list_candidate shown = *cand;
 			if (lsub)
 				shown.exists = cand->subscribed;
-			send_entry(s, lsub ? "LSUB" : "LIST", &shown, sel, ret);
+			send_entry(s, lsub ? "LSUB" : "LIST", &shown, match_name, sel, ret);
 			/* RFC 5819: LIST-STATUS, for selectable mailboxes only. */
 			struct buf st;
 			buf_init(&st, 0);
@@ -263,6 +273,7 @@ static enum imap_cmd_result list_run(struct imap_session *s, const struct imap_c
 			buf_free(&st);
 		}
 	}
+	buf_free(&utf8);
 	set_free(&set);
 	imap_session_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
 	return IMAP_CMD_DONE;

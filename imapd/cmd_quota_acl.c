@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "imap_commands.h"
+#include "imap_utf8.h"
 #include "proto/imap_string.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -73,7 +74,7 @@ enum imap_cmd_result cmd_getquotaroot(struct imap_session *s, const struct imap_
 	struct buf line;
 	buf_init(&line, 0);
 	(void)buf_append_str(&line, "* QUOTAROOT ");
-	(void)imap_string_append(&line, name, strlen(name), IMAP_STRING_ALLOW_ATOM);
+	imap_utf8_name_append(s, &line, name);
 	bool limited = s->quota_bytes > 0 || s->quota_messages > 0;
 	if (limited)
 		(void)buf_append_str(&line, " \"\"");
@@ -129,7 +130,7 @@ static void send_with_name(struct imap_session *s, const char *verb, const char 
 	struct buf line;
 	buf_init(&line, 0);
 	(void)buf_printf(&line, "* %s ", verb);
-	(void)imap_string_append(&line, name, strlen(name), IMAP_STRING_ALLOW_ATOM);
+	imap_utf8_name_append(s, &line, name);
 	(void)buf_printf(&line, " %s", rest);
 	imap_session_send(s, "%s", buf_cstr(&line));
 	buf_free(&line);

@@ -23,6 +23,7 @@
 #include "imap_watch.h"
 #include "imap_reader.h"
 #include "imap_server.h"
+#include "imap_utf8.h"
 #include "net/conn.h"
 #include "proto/line.h"
 
@@ -101,7 +102,7 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
 	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
 	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE BINARY COMPRESS=DEFLATE");
+	                     " CREATE-SPECIAL-USE BINARY UTF8=ACCEPT COMPRESS=DEFLATE");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)
@@ -176,7 +177,7 @@ static void session_run_command(struct imap_session *s)
 	size_t len, n_streamed;
 	const char *text = imap_reader_command(s->reader, &len);
 	const struct imap_streamed_literal *streamed = imap_reader_streamed(s->reader, &n_streamed);
-	const char *error;
+	const char *error, *utf8_status;
 	char *tag;
 
 	if (imap_args_parse(text, len, streamed, n_streamed, &imap_server.args_limits, &s->cmd,
@@ -196,6 +197,9 @@ static void session_run_command(struct imap_session *s)
 		                        ? "Log in first."
 		                        : "Command not valid in this state.");
 		session_bad_command(s);
+	} else if (s->utf8_enabled && imap_utf8_command_in(&s->cmd, &utf8_status, &error) < 0) {
+		/* Like a handler's argument errors: not counted as a bad command. */
+		imap_session_tagged(s, utf8_status, "%s", error);
 	} else {
 		s->cmd_running = true;
 		s->in_handler = true;

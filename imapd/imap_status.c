@@ -8,6 +8,7 @@
 #include "imap_args.h"
 #include "imap_mailbox.h"
 #include "imap_session.h"
+#include "imap_utf8.h"
 #include "proto/imap_string.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -68,7 +69,7 @@ int imap_status_line(struct imap_session *s, const char *name, unsigned items, s
 		size += m->vsize;
 	}
 	(void)buf_append_str(line, "* STATUS ");
-	(void)imap_string_append(line, name, strlen(name), IMAP_STRING_ALLOW_ATOM);
+	imap_utf8_name_append(s, line, name);
 	(void)buf_append_str(line, " (");
 	size_t start = line->len;
 #define ITEM(bit, fmt, val)                                                                        \
