@@ -558,6 +558,15 @@ enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload)
 	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
 }
 
+enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *frames)
+{
+	if (frames->len == 0)
+		return STORE_OK;
+	if (write_all_at(box->log_fd, frames->data, frames->len, (off_t)box->st.log_offset) < 0)
+		return STORE_ETEMP;
+	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
+}
+
 enum store_error mbox_log_sync(struct store_mailbox *box)
 {
 	return fdatasync(box->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
