@@ -286,7 +286,13 @@ static int state_decode_snapshot(struct index_state *st, const unsigned char *p,
 }
 
 /* Reads the snapshot whole in one go at the size fstat gives; 0, 1 missing or empty, -1. */
-static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r)
+static int64_t ctime_ns(const struct stat *sb)
+{
+	return (int64_t)sb->st_ctim.tv_sec * 1000000000LL + sb->st_ctim.tv_nsec;
+}
+
+static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r,
+                         int64_t *ctime_r)
 {
 	int fd = openat(dir_fd, INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -323,6 +329,7 @@ static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_
 	*data_r = data;
 	*len_r = len;
 	*ino_r = sb.st_ino;
+	*ctime_r = ctime_ns(&sb);
 	return 0;
 }
 
@@ -332,7 +339,8 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	unsigned char *data;
 	size_t len;
 	ino_t ino;
-	int ret = snapshot_read(box->dir_fd, &data, &len, &ino);
+	int64_t ctime;
+	int ret = snapshot_read(box->dir_fd, &data, &len, &ino, &ctime);
 	if (ret != 0)
 		return ret;
 	ret = state_decode_snapshot(st, data, len);
@@ -340,6 +348,7 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	if (ret != 0)
 		return ret;
 	st->idx_ino = ino;
+	st->idx_ctime_ns = ctime;
 	struct stat sb;
 	int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -409,21 +418,34 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 	*old = merged;
 }
 
-/* Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. */
+/*
+ * Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. The
+ * snapshot we know is still there when its inode, size and ctime are, and the log still
+ * belongs to it when its header names our generation: a file replaced by another process
+ * can get the inode number of the one it replaced (ext4, tmpfs), so the number alone
+ * proves nothing.
+ */
 static int mbox_catch_up(struct store_mailbox *box)
 {
 	struct stat si, sl;
 	bool reload = fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
 	              si.st_ino != box->st.idx_ino ||
+	              (uint64_t)si.st_size != box->st.snapshot_size ||
+	              ctime_ns(&si) != box->st.idx_ctime_ns ||
 	              fstatat(box->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
 	              sl.st_ino != box->st.log_ino;
 	if (!reload) {
 		int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
-		int ret = state_replay_log(box, &box->st, fd);
+		int ret = -1;
+		if (log_header_ok(fd, box->st.hdr.gen))
+			ret = state_replay_log(box, &box->st, fd);
+		else
+			reload = true; /* a new log (and snapshot) in the same inodes */
 		close(fd);
-		return ret;
+		if (!reload)
+			return ret;
 	}
 	struct index_state fresh;
 	int ret = index_state_load(box, &fresh);
@@ -618,6 +640,7 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 		return STORE_ETEMP;
 	st->hdr.gen = h.gen;
 	st->idx_ino = si.st_ino;
+	st->idx_ctime_ns = ctime_ns(&si);
 	st->log_ino = sl.st_ino;
 	st->log_offset = INDEX_LOG_HEADER_SIZE;
 	st->snapshot_size = snapshot_size;

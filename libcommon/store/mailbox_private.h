@@ -42,6 +42,7 @@ struct index_state {
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;
 	uint64_t snapshot_size;
+	int64_t idx_ctime_ns; /* of the snapshot file read (an inode number alone may be reused) */
 };
 
 struct store_mailbox {
