@@ -260,8 +260,22 @@ static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_n
 	       now_ns - new_ns < SCAN_DIRTY_NS;
 }
 
+/*
+ * Records the directory mtimes a scan saw. An mtime still inside the dirty window is
+ * recorded as 0: a change made after our readdir but within the same kernel clock tick
+ * (a rename by a process that then died before logging it) leaves the mtime as it was,
+ * and once the window has passed nobody would look again. With 0 the first sync after
+ * the window scans once more and records mtimes that are safe to trust.
+ */
 static enum store_error log_dates(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	if (now_ns - cur_ns < SCAN_DIRTY_NS)
+		cur_ns = 0;
+	if (now_ns - new_ns < SCAN_DIRTY_NS)
+		new_ns = 0;
 	if (cur_ns == box->st.hdr.cur_mtime_ns && new_ns == box->st.hdr.new_mtime_ns)
 		return STORE_OK;
 	struct buf p;

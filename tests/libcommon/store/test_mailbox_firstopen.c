@@ -406,6 +406,47 @@ static void test_cache_after_rename_nobody_logged(void **state)
 	free(to);
 }
 
+/*
+ * The root of the case above: a scan records cur/'s mtime while it is still "dirty" (within
+ * 2 s), a rename in the same clock tick leaves that mtime unchanged. Such an mtime is no
+ * longer recorded, so the first sync after the window rescans and learns the new name.
+ */
+static void test_dirty_mtime_not_trusted_later(void **state)
+{
+	(void)state;
+	deliver("dirty");
+	struct store_mailbox *box = open_box(root);
+	store_mailbox_close(&box);
+	/* The index sees cur/ and new/ with mtimes one second old: still inside the window. */
+	time_t recent = time(NULL) - 1;
+	set_dir_mtime("cur", recent);
+	set_dir_mtime("new", recent);
+	box = open_box(root);
+	store_mailbox_close(&box);
+	/* A rename that leaves cur/'s mtime as the scan saw it. */
+	char *cur = xasprintf("%s/cur", root);
+	char *name = only_file(cur);
+	char *from = xasprintf("%s/%s", cur, name);
+	char *renamed = maildir_name_set_flags(name, STORE_FLAG_FLAGGED, 0);
+	char *to = xasprintf("%s/%s", cur, renamed);
+	assert_int_equal(rename(from, to), 0);
+	set_dir_mtime("cur", recent);
+	/* Past the window (a delay of at least 2 s; bounded). */
+	for (int i = 0; i < 40 && time(NULL) - recent <= 3; i++)
+		usleep(100000);
+	box = open_box(root);
+	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_FLAGGED);
+	char *path = store_mailbox_msg_path(box, 1);
+	assert_string_equal(path, to);
+	free(path);
+	store_mailbox_close(&box);
+	free(cur);
+	free(name);
+	free(from);
+	free(renamed);
+	free(to);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +456,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_replaced_index_with_the_same_inode, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_cache_after_rename_nobody_logged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dirty_mtime_not_trusted_later, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
