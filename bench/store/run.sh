@@ -23,6 +23,8 @@ cp -a "$work/tern" "$work/dovecot"
 
 secs() { awk '{print $2}'; }
 t_first=$("$b" open "$work/tern" | secs)
+# The first FETCH of all envelopes after the first open: where both now parse the messages.
+t_ffetch=$("$b" fetch "$work/tern" | secs)
 mkdir -p "$work/d1" "$work/d32"
 t_d1=$("$b" deliver "$work/d1" "$deliveries" 1 | secs)
 t_d32=$("$b" deliver "$work/d32" "$deliveries" 32 | secs)
@@ -73,6 +75,7 @@ print("%.3f %.3f" % (time.monotonic() - start, ru.ru_utime + ru.ru_stime))
 PY
 }
 d_first=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print $1}')
+d_ffetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' | awk '{print $1}')
 # The machine is shared: three rounds, tern and Dovecot alternating, medians reported
 # (wall seconds, and CPU seconds of the process doing the work).
 median() { sort -n | sed -n 2p; }
@@ -115,6 +118,9 @@ d_d32=$(echo "$(date +%s.%N) - $start" | bc -l)
 row() { printf '%-26s %10.3f %10.3f %8.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
 printf '%-26s %10s %10s %9s\n' "($n messages)" tern dovecot "tern is"
 row "first open (wall)" "$t_first" "$d_first"
+row "first fetch after it (wall)" "$t_ffetch" "$d_ffetch"
+row "first open + fetch (wall)" "$(echo "$t_first + $t_ffetch" | bc -l)" \
+	"$(echo "$d_first + $d_ffetch" | bc -l)"
 for m in warm fetch search; do
 	label=$(case $m in warm) echo "warm open" ;; fetch) echo "flags+envelope all" ;;
 		search) echo "header search" ;; esac)

@@ -42,14 +42,12 @@ static int cache_open(struct store_mailbox *box)
 	return box->cache_fd;
 }
 
-/* Appends the blob for root (lock held); fills rec's cache reference. */
-static enum store_error cache_append(struct store_mailbox *box, const struct mime_part *root,
-                                     struct index_rec *rec)
+/* Appends root's framed blob to frame; nothing when it is too big for a frame. */
+static void blob_encode(const struct mime_part *root, struct buf *frame)
 {
-	struct buf payload, item, frame;
+	struct buf payload, item;
 	buf_init(&payload, 0);
 	buf_init(&item, 0);
-	buf_init(&frame, 0);
 	imap_envelope_append(&item, root);
 	blob_put(&payload, item.data, item.len);
 	buf_reset(&item);
@@ -63,22 +61,29 @@ static enum store_error cache_append(struct store_mailbox *box, const struct mim
 		blob_put(&payload, v, v != NULL ? strlen(v) : 0);
 	}
 	/* Index frames are capped; a bigger blob is simply not cached (rebuilt on use). */
-	enum store_error e = STORE_OK;
+	if (payload.len <= INDEX_RECORD_MAX)
+		index_frame(frame, &payload);
+	buf_free(&payload);
+	buf_free(&item);
+}
+
+/* Appends the blob for root (lock held); fills rec's cache reference. */
+static enum store_error cache_append(struct store_mailbox *box, const struct mime_part *root,
+                                     struct index_rec *rec)
+{
+	struct buf frame;
+	buf_init(&frame, 0);
+	blob_encode(root, &frame);
 	rec->cache_off = 0;
 	rec->cache_len = 0;
 	struct stat sb;
-	if (payload.len <= INDEX_RECORD_MAX && cache_open(box) >= 0 &&
-	    fstat(box->cache_fd, &sb) == 0) {
-		index_frame(&frame, &payload);
-		if (write(box->cache_fd, frame.data, frame.len) == (ssize_t)frame.len) {
-			rec->cache_off = (uint64_t)sb.st_size;
-			rec->cache_len = (uint32_t)frame.len;
-		}
+	if (frame.len > 0 && cache_open(box) >= 0 && fstat(box->cache_fd, &sb) == 0 &&
+	    write(box->cache_fd, frame.data, frame.len) == (ssize_t)frame.len) {
+		rec->cache_off = (uint64_t)sb.st_size;
+		rec->cache_len = (uint32_t)frame.len;
 	}
-	buf_free(&payload);
-	buf_free(&item);
 	buf_free(&frame);
-	return e;
+	return STORE_OK;
 }
 
 /* Parses the message file; STORE_ENOENT when it is gone. */
@@ -118,6 +123,55 @@ enum store_error mbox_cache_build(struct store_mailbox *box, int dir_fd, const c
 	}
 	mime_part_free(&root);
 	return e;
+}
+
+enum store_error mbox_msg_sizes(int dir_fd, const char *name, struct index_rec *rec)
+{
+	uint64_t s = 0, w = 0;
+	bool have_s = maildir_name_get_size(name, 'S', &s);
+	bool have_w = have_s && maildir_name_get_size(name, 'W', &w);
+	struct stat sb;
+	if (have_w) {
+		if (fstatat(dir_fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			return errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
+		/* A name whose ",S=" is not the file's size lies: count instead. */
+		if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == s && w >= s) {
+			rec->psize = s;
+			rec->vsize = w;
+			if (rec->idate == 0)
+				rec->idate = sb.st_mtim.tv_sec;
+			return STORE_OK;
+		}
+	}
+	int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return STORE_ETEMP;
+	}
+	size_t cap = sb.st_size < 65536 ? (size_t)sb.st_size + 1 : 65536;
+	char *chunk = xmalloc(cap);
+	uint64_t psize = 0, bare = 0;
+	bool last_cr = false;
+	ssize_t n;
+	while ((n = read(fd, chunk, cap)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		psize += (uint64_t)n;
+		bare += maildir_count_bare_lf(chunk, (size_t)n, &last_cr);
+	}
+	free(chunk);
+	close(fd);
+	if (n < 0)
+		return STORE_ETEMP;
+	rec->psize = psize;
+	rec->vsize = psize + bare;
+	if (rec->idate == 0)
+		rec->idate = sb.st_mtim.tv_sec;
+	return STORE_OK;
 }
 
 static char *blob_get(const unsigned char **p, const unsigned char *end, bool *ok)
@@ -216,6 +270,129 @@ void store_cache_free(struct store_cache *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Parses m's file and appends its framed blob to blobs (*len_r bytes, 0 when too big). */
+static enum store_error blob_build(struct store_mailbox *box, const struct mbox_msg *m,
+                                   struct buf *blobs, uint32_t *len_r)
+{
+	struct mime_part *root = NULL;
+	struct stat sb;
+	*len_r = 0;
+	enum store_error e = parse_file(m->in_new ? box->new_fd : box->cur_fd, m->name, &root, &sb);
+	if (e == STORE_OK) {
+		size_t before = blobs->len;
+		blob_encode(root, blobs);
+		*len_r = (uint32_t)(blobs->len - before);
+	}
+	mime_part_free(&root);
+	return e;
+}
+
+/* A miss builds the blobs of this many following messages too (a FETCH 1:* wants them
+ * next), under one lock, with one write to tern-cache and one to the log. */
+#define CACHE_BATCH_MSGS 256
+#define CACHE_BATCH_BYTES (4u * 1024 * 1024)
+
+struct pending_blob {
+	uint32_t uid, len;
+	size_t rel; /* offset in the batch */
+};
+
+/* Writes the batch's blobs, then the CACHE records pointing at them (lock held). */
+static enum store_error batch_commit(struct store_mailbox *box, const struct buf *blobs,
+                                     const struct pending_blob *pend, size_t n)
+{
+	struct stat sb;
+	if (blobs->len == 0)
+		return STORE_OK;
+	if (cache_open(box) < 0 || fstat(box->cache_fd, &sb) < 0 ||
+	    write(box->cache_fd, blobs->data, blobs->len) != (ssize_t)blobs->len)
+		return STORE_ETEMP; /* a torn tail of blobs nobody points at is harmless */
+	struct buf p, frames;
+	buf_init(&p, 0);
+	buf_init(&frames, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (pend[i].len == 0)
+			continue;
+		buf_reset(&p);
+		buf_append_char(&p, INDEX_REC_CACHE);
+		index_put_u32(&p, pend[i].uid);
+		index_put_u64(&p, (uint64_t)sb.st_size + pend[i].rel);
+		index_put_u32(&p, pend[i].len);
+		index_frame(&frames, &p);
+	}
+	enum store_error e = mbox_log_frames(box, &frames);
+	buf_free(&p);
+	buf_free(&frames);
+	return e;
+}
+
+/*
+ * Builds the blob of uid (lock held), and those of the messages after it that have none.
+ * When uid's file is not where the index says (renamed by a process that died before it
+ * logged the new name, or by another Maildir client, with the directory mtimes not showing
+ * it), the folder is rescanned once: the message is then found, or known to be gone.
+ */
+static enum store_error cache_build_batch(struct store_mailbox *box, uint32_t uid)
+{
+	struct buf blobs;
+	buf_init(&blobs, 0);
+	struct pending_blob *pend = xcalloc(CACHE_BATCH_MSGS, sizeof(*pend));
+	size_t n = 0;
+	uint32_t len;
+	struct mbox_msg *m = mbox_find(&box->st, uid);
+	enum store_error e =
+	    m == NULL || m->m.expunged ? STORE_ENOENT : blob_build(box, m, &blobs, &len);
+	if (e == STORE_ENOENT && m != NULL && !m->m.expunged) {
+		e = mbox_scan(box, true);
+		m = mbox_find(&box->st, uid);
+		if (e == STORE_OK)
+			e = m == NULL || m->m.expunged ? STORE_ENOENT
+			                               : blob_build(box, m, &blobs, &len);
+	}
+	if (e == STORE_OK) {
+		pend[n++] = (struct pending_blob){uid, len, 0};
+		for (size_t j = (size_t)mbox_index_of(&box->st, uid) + 1;
+		     j < box->st.count && n < CACHE_BATCH_MSGS && blobs.len < CACHE_BATCH_BYTES;
+		     j++) {
+			const struct mbox_msg *next = box->st.msgs[j];
+			size_t before = blobs.len;
+			if (next->m.expunged || next->cache_len != 0 ||
+			    blob_build(box, next, &blobs, &len) != STORE_OK)
+				continue;
+			pend[n++] = (struct pending_blob){next->m.uid, len, before};
+		}
+		e = batch_commit(box, &blobs, pend, n);
+	}
+	free(pend);
+	buf_free(&blobs);
+	return e;
+}
+
+/* The cached data straight from the file (a blob too big to cache). */
+static enum store_error cache_from_file(struct store_mailbox *box, const struct mbox_msg *m,
+                                        struct store_cache *c)
+{
+	struct mime_part *root = NULL;
+	struct stat sb;
+	enum store_error e = parse_file(m->in_new ? box->new_fd : box->cur_fd, m->name, &root, &sb);
+	if (e == STORE_OK) {
+		struct buf b;
+		buf_init(&b, 0);
+		imap_envelope_append(&b, root);
+		c->envelope = buf_steal(&b);
+		buf_init(&b, 0);
+		imap_bodystructure_append(&b, root, false);
+		c->body = buf_steal(&b);
+		buf_init(&b, 0);
+		imap_bodystructure_append(&b, root, true);
+		c->bodystructure = buf_steal(&b);
+		for (int f = 0; f < MIME_FIELD_COUNT; f++)
+			c->fields[f] = root->fields[f] != NULL ? xstrdup(root->fields[f]) : NULL;
+	}
+	mime_part_free(&root);
+	return e;
+}
+
 enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
                                      struct store_cache *cache)
 {
@@ -225,35 +402,24 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
 	uint32_t uid = box->st.msgs[seq - 1]->m.uid;
 	if (cache_read(box, box->st.msgs[seq - 1], cache))
 		return STORE_OK;
-	/* Missing or damaged: parse the file again and store a fresh blob. */
+	/* Not built yet (the first open does not parse), missing or damaged: parse the file
+	 * and store a fresh blob. */
 	enum store_error e = mbox_lock(box);
 	if (e != STORE_OK)
 		return e;
 	struct mbox_msg *m = mbox_find(&box->st, uid);
-	struct index_rec rec = {.uid = uid, .idate = 1};
 	if (m != NULL && !m->m.expunged && cache_read(box, m, cache)) {
-		/* Another process compacted the cache: the fresh offsets read fine. */
+		/* Another process built it, or compacted the cache: the fresh offsets read fine. */
 		mbox_unlock(box);
 		return STORE_OK;
 	}
-	if (m == NULL || m->m.expunged)
-		e = STORE_ENOENT;
-	else
-		e = mbox_cache_build(box, m->in_new ? box->new_fd : box->cur_fd, m->name, &rec);
-	if (e == STORE_OK && rec.cache_len > 0) {
-		struct buf p;
-		buf_init(&p, 0);
-		buf_append_char(&p, INDEX_REC_CACHE);
-		index_put_u32(&p, uid);
-		index_put_u64(&p, rec.cache_off);
-		index_put_u32(&p, rec.cache_len);
-		e = mbox_log(box, &p);
-		buf_free(&p);
-	}
+	e = cache_build_batch(box, uid);
 	mbox_unlock(box);
 	m = mbox_find(&box->st, uid);
-	if (e == STORE_OK && (m == NULL || !cache_read(box, m, cache)))
-		e = STORE_ETEMP;
+	if (e == STORE_OK && (m == NULL || m->m.expunged))
+		e = STORE_ENOENT;
+	if (e == STORE_OK && !cache_read(box, m, cache))
+		e = cache_from_file(box, m, cache);
 	return e;
 }
 

@@ -286,14 +286,20 @@ static int state_decode_snapshot(struct index_state *st, const unsigned char *p,
 	return 0;
 }
 
+static int64_t ctime_ns(const struct stat *sb)
+{
+	return (int64_t)sb->st_ctim.tv_sec * 1000000000LL + sb->st_ctim.tv_nsec;
+}
+
 /*
  * Maps the snapshot read-only (populated, so decoding takes no page faults) for the time
  * it is decoded: no copy, and no fresh heap pages to fault in. tern never changes a
  * snapshot in place (writers write a new file and rename it over), so the mapping cannot
  * shrink under the reader. Returns 0, 1 when missing or empty, -1 on error; unmap with
- * munmap(*data_r, *len_r).
+ * munmap(*data_r, *len_r). *ino_r and *ctime_r identify the file that was mapped.
  */
-static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r)
+static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r,
+                        int64_t *ctime_r)
 {
 	int fd = openat(dir_fd, INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -314,6 +320,7 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t
 	*data_r = p;
 	*len_r = (size_t)sb.st_size;
 	*ino_r = sb.st_ino;
+	*ctime_r = ctime_ns(&sb);
 	return 0;
 }
 
@@ -323,7 +330,8 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	unsigned char *data;
 	size_t len;
 	ino_t ino;
-	int ret = snapshot_map(box->dir_fd, &data, &len, &ino);
+	int64_t ctime;
+	int ret = snapshot_map(box->dir_fd, &data, &len, &ino, &ctime);
 	if (ret != 0)
 		return ret;
 	ret = state_decode_snapshot(st, data, len);
@@ -331,6 +339,7 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	if (ret != 0)
 		return ret;
 	st->idx_ino = ino;
+	st->idx_ctime_ns = ctime;
 	struct stat sb;
 	int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -400,21 +409,34 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 	*old = merged;
 }
 
-/* Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. */
+/*
+ * Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. The
+ * snapshot we know is still there when its inode, size and ctime are, and the log still
+ * belongs to it when its header names our generation: a file replaced by another process
+ * can get the inode number of the one it replaced (ext4, tmpfs), so the number alone
+ * proves nothing.
+ */
 static int mbox_catch_up(struct store_mailbox *box)
 {
 	struct stat si, sl;
 	bool reload = fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
 	              si.st_ino != box->st.idx_ino ||
+	              (uint64_t)si.st_size != box->st.snapshot_size ||
+	              ctime_ns(&si) != box->st.idx_ctime_ns ||
 	              fstatat(box->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
 	              sl.st_ino != box->st.log_ino;
 	if (!reload) {
 		int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
-		int ret = state_replay_log(box, &box->st, fd);
+		int ret = -1;
+		if (log_header_ok(fd, box->st.hdr.gen))
+			ret = state_replay_log(box, &box->st, fd);
+		else
+			reload = true; /* a new log (and snapshot) in the same inodes */
 		close(fd);
-		return ret;
+		if (!reload)
+			return ret;
 	}
 	struct index_state fresh;
 	int ret = index_state_load(box, &fresh);
@@ -549,6 +571,15 @@ enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload)
 	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
 }
 
+enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *frames)
+{
+	if (frames->len == 0)
+		return STORE_OK;
+	if (write_all_at(box->log_fd, frames->data, frames->len, (off_t)box->st.log_offset) < 0)
+		return STORE_ETEMP;
+	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
+}
+
 enum store_error mbox_log_sync(struct store_mailbox *box)
 {
 	return fdatasync(box->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
@@ -600,6 +631,7 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 		return STORE_ETEMP;
 	st->hdr.gen = h.gen;
 	st->idx_ino = si.st_ino;
+	st->idx_ctime_ns = ctime_ns(&si);
 	st->log_ino = sl.st_ino;
 	st->log_offset = INDEX_LOG_HEADER_SIZE;
 	st->snapshot_size = snapshot_size;

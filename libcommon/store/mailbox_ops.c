@@ -147,6 +147,8 @@ struct store_append {
 	uint32_t flags, keywords;
 	time_t idate;
 	uint64_t size;
+	uint64_t vsize; /* bare LFs counted as CRLF: RFC822.SIZE and ",W=" */
+	bool last_cr;
 	bool failed;
 };
 
@@ -188,6 +190,7 @@ enum store_error store_mailbox_append_write(struct store_append *app, const void
 			app->failed = true;
 			break;
 		}
+		app->vsize += (uint64_t)n + maildir_count_bare_lf(p, (size_t)n, &app->last_cr);
 		p += n;
 		len -= (size_t)n;
 		app->size += (uint64_t)n;
@@ -208,11 +211,15 @@ void store_mailbox_append_abort(struct store_append **appp)
 	*appp = NULL;
 }
 
-/* Links the durable tmp file into cur/ with its flags and indexes it (lock held). */
+/*
+ * Links the durable tmp file into cur/ with its flags and indexes it (lock held). The sizes
+ * are known from the writes; the cached IMAP data is built when first asked for.
+ */
 static enum store_error append_link(struct store_append *app, uint32_t *uid_r)
 {
 	struct store_mailbox *box = app->box;
-	char *base = xasprintf("%s,S=%llu", app->tmp_name, (unsigned long long)app->size);
+	char *base = xasprintf("%s,S=%llu,W=%llu", app->tmp_name, (unsigned long long)app->size,
+	                       (unsigned long long)app->vsize);
 	char *name = maildir_name_set_flags(base, app->flags, app->keywords);
 	free(base);
 	enum store_error e = STORE_OK;
@@ -221,7 +228,7 @@ static enum store_error append_link(struct store_append *app, uint32_t *uid_r)
 		e = STORE_ETEMP;
 	struct index_rec rec = {.flags = app->flags, .keywords = app->keywords};
 	if (e == STORE_OK)
-		e = mbox_cache_build(box, box->cur_fd, name, &rec);
+		e = mbox_msg_sizes(box->cur_fd, name, &rec);
 	if (e == STORE_OK) {
 		rec.name = name;
 		e = mbox_add(box, &rec);
@@ -301,7 +308,8 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
                                   struct store_mailbox *dst, uint32_t kw, uint32_t *uid_r)
 {
 	char *unique = maildir_name_unique();
-	char *base = xasprintf("%s,S=%llu", unique, (unsigned long long)m->m.psize);
+	char *base = xasprintf("%s,S=%llu,W=%llu", unique, (unsigned long long)m->m.psize,
+	                       (unsigned long long)m->m.vsize);
 	char *name = maildir_name_set_flags(base, m->m.flags, kw);
 	free(unique);
 	free(base);
@@ -319,9 +327,12 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 		                                                          : STORE_ETEMP;
 	else if (maildir_dirsync(dst->cur_fd) < 0)
 		e = STORE_ETEMP;
-	struct index_rec rec = {.flags = m->m.flags, .keywords = kw, .idate = m->m.idate};
-	if (e == STORE_OK)
-		e = mbox_cache_build(dst, dst->cur_fd, name, &rec);
+	/* The same bytes: the source's sizes and date hold; the cache is built on first use. */
+	struct index_rec rec = {.flags = m->m.flags,
+	                        .keywords = kw,
+	                        .idate = m->m.idate,
+	                        .psize = m->m.psize,
+	                        .vsize = m->m.vsize};
 	if (e == STORE_OK) {
 		rec.name = name;
 		e = mbox_add(dst, &rec);

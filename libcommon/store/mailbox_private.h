@@ -42,6 +42,7 @@ struct index_state {
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;
 	uint64_t snapshot_size;
+	int64_t idx_ctime_ns; /* of the snapshot file read (an inode number alone may be reused) */
 };
 
 struct store_mailbox {
@@ -79,6 +80,8 @@ void mbox_unlock(struct store_mailbox *box);
 /* Appends a record to the log (lock held) and applies it to box->st. */
 enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload);
 enum store_error mbox_log_sync(struct store_mailbox *box);
+/* Appends records already framed (index_frame) in one write (lock held) and applies them. */
+enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *frames);
 /* Writes a fresh snapshot + empty log from box->st (lock held). */
 enum store_error mbox_write_snapshot(struct store_mailbox *box);
 void mbox_note_changed(struct store_mailbox *box, uint32_t uid);
@@ -88,6 +91,12 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force);
 /* Parses the message file and appends its cache blob; fills sizes and the cache ref. */
 enum store_error mbox_cache_build(struct store_mailbox *box, int dir_fd, const char *name,
                                   struct index_rec *rec);
+/*
+ * Sizes and date of a message file without parsing it: psize and vsize from the name's
+ * ",S=" and ",W=" when both are there (and ",S=" is the file's size), else by reading the
+ * file and counting bare LFs; idate (when 0) from the mtime. STORE_ENOENT when gone.
+ */
+enum store_error mbox_msg_sizes(int dir_fd, const char *name, struct index_rec *rec);
 /* Logs new flags (and file name) for m with a new modseq. Lock held. */
 enum store_error mbox_log_flags(struct store_mailbox *box, struct mbox_msg *m, uint32_t flags,
                                 uint32_t keywords, const char *name);

@@ -4,6 +4,11 @@
  * by other Maildir clients keep their UID (matched by base name, everything before ':'),
  * files that vanished are expunged. New files move from new/ to cur/ as Dovecot does.
  * The scan is skipped while cur/ and new/ keep the mtimes the last scan saw.
+ *
+ * A new message is not parsed here: its sizes come from the ",S=" and ",W=" of its name (or
+ * from reading the file and counting bare LFs) and its INTERNALDATE from the mtime; the
+ * cached ENVELOPE/BODYSTRUCTURE/header fields are built on first use (mailbox_cache.c),
+ * as Dovecot does. The ADD records of a scan are written to the log in large batches.
  */
 #include "store/mailbox_private.h"
 
@@ -72,8 +77,12 @@ static ssize_t table_find(const struct name_table *t, const char *name)
 struct new_file {
 	char *name;
 	bool in_new;
-	uint32_t uid; /* from dovecot-uidlist, or 0 */
+	uint32_t uid;                /* from dovecot-uidlist, or 0 */
+	unsigned long long order[3]; /* arrival_key() of the name */
 };
+
+/* ADD records waiting to be written: flushed in pieces of this many bytes. */
+#define SCAN_BATCH_BYTES (1024u * 1024)
 
 struct scan {
 	struct store_mailbox *box;
@@ -126,7 +135,7 @@ static void scan_file(struct scan *sc, const char *name, bool in_new)
 		sc->cap = sc->cap * 2 + 64;
 		sc->files = xreallocarray(sc->files, sc->cap, sizeof(*sc->files));
 	}
-	sc->files[sc->nfiles++] = (struct new_file){xstrdup(name), in_new, 0};
+	sc->files[sc->nfiles++] = (struct new_file){xstrdup(name), in_new, 0, {0, 0, 0}};
 }
 
 static int scan_dir(struct scan *sc, int dir_fd, bool in_new)
@@ -168,12 +177,9 @@ static int cmp_new_files(const void *a, const void *b)
 	const struct new_file *x = a, *y = b;
 	if (x->uid != y->uid)
 		return x->uid == 0 ? 1 : y->uid == 0 ? -1 : (x->uid < y->uid ? -1 : 1);
-	unsigned long long kx[3], ky[3];
-	arrival_key(x->name, kx);
-	arrival_key(y->name, ky);
 	for (int i = 0; i < 3; i++) {
-		if (kx[i] != ky[i])
-			return kx[i] < ky[i] ? -1 : 1;
+		if (x->order[i] != y->order[i])
+			return x->order[i] < y->order[i] ? -1 : 1;
 	}
 	return strcmp(x->name, y->name);
 }
@@ -189,7 +195,22 @@ static char *move_to_cur(struct store_mailbox *box, const char *name)
 	return cur_name;
 }
 
-static enum store_error scan_add_new(struct store_mailbox *box, struct new_file *f)
+/* The ADD records of one scan, written to the log together. */
+struct add_batch {
+	struct buf frames, payload;
+	uint32_t uidnext; /* the next UID, counting the records not written yet */
+};
+
+static enum store_error batch_flush(struct store_mailbox *box, struct add_batch *b)
+{
+	enum store_error e = mbox_log_frames(box, &b->frames);
+	buf_reset(&b->frames);
+	return e;
+}
+
+/* Moves f to cur/ and queues its ADD record (sizes and date from the file, no parsing). */
+static enum store_error scan_add_new(struct store_mailbox *box, struct new_file *f,
+                                     struct add_batch *b)
 {
 	char *name = f->name;
 	int dir_fd = box->cur_fd;
@@ -202,14 +223,20 @@ static enum store_error scan_add_new(struct store_mailbox *box, struct new_file 
 		else
 			name = moved;
 	}
-	struct index_rec rec = {.uid = f->uid};
+	struct index_rec rec = {.uid = f->uid != 0 ? f->uid : b->uidnext};
 	maildir_name_get_flags(name, &rec.flags, &rec.keywords);
-	enum store_error e = mbox_cache_build(box, dir_fd, name, &rec);
+	enum store_error e = mbox_msg_sizes(dir_fd, name, &rec);
 	if (e == STORE_ENOENT)
 		e = STORE_OK;
 	else if (e == STORE_OK) {
 		rec.name = name;
-		e = mbox_add(box, &rec);
+		rec.modseq = ++box->st.hdr.highestmodseq;
+		b->uidnext = rec.uid + 1;
+		buf_reset(&b->payload);
+		index_rec_encode(&b->payload, &rec);
+		index_frame(&b->frames, &b->payload);
+		if (b->frames.len >= SCAN_BATCH_BYTES)
+			e = batch_flush(box, b);
 	}
 	if (name != f->name)
 		free(name);
@@ -233,8 +260,22 @@ static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_n
 	       now_ns - new_ns < SCAN_DIRTY_NS;
 }
 
+/*
+ * Records the directory mtimes a scan saw. An mtime still inside the dirty window is
+ * recorded as 0: a change made after our readdir but within the same kernel clock tick
+ * (a rename by a process that then died before logging it) leaves the mtime as it was,
+ * and once the window has passed nobody would look again. With 0 the first sync after
+ * the window scans once more and records mtimes that are safe to trust.
+ */
 static enum store_error log_dates(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
 {
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	if (now_ns - cur_ns < SCAN_DIRTY_NS)
+		cur_ns = 0;
+	if (now_ns - new_ns < SCAN_DIRTY_NS)
+		new_ns = 0;
 	if (cur_ns == box->st.hdr.cur_mtime_ns && new_ns == box->st.hdr.new_mtime_ns)
 		return STORE_OK;
 	struct buf p;
@@ -261,17 +302,25 @@ static enum store_error scan_finish(struct scan *sc, const struct uidlist *ul)
 	for (size_t i = 0; i < sc->nfiles; i++) {
 		uint32_t uid = ul != NULL ? uidlist_lookup(ul, sc->files[i].name) : 0;
 		sc->files[i].uid = uid >= box->st.hdr.uidnext ? uid : 0;
+		arrival_key(sc->files[i].name, sc->files[i].order);
 	}
 	if (sc->nfiles > 1)
 		qsort(sc->files, sc->nfiles, sizeof(*sc->files), cmp_new_files);
+	struct add_batch b = {.uidnext = box->st.hdr.uidnext};
+	buf_init(&b.frames, 0);
+	buf_init(&b.payload, 0);
 	for (size_t i = 0; i < sc->nfiles && e == STORE_OK; i++) {
-		if (sc->files[i].uid != 0 && sc->files[i].uid < box->st.hdr.uidnext)
+		if (sc->files[i].uid != 0 && sc->files[i].uid < b.uidnext)
 			sc->files[i].uid = 0; /* a duplicate UID in the uidlist */
 		/* Files Dovecot never saw come after its next UID. */
-		if (sc->files[i].uid == 0 && ul != NULL && ul->uidnext > box->st.hdr.uidnext)
+		if (sc->files[i].uid == 0 && ul != NULL && ul->uidnext > b.uidnext)
 			sc->files[i].uid = ul->uidnext;
-		e = scan_add_new(box, &sc->files[i]);
+		e = scan_add_new(box, &sc->files[i], &b);
 	}
+	if (e == STORE_OK)
+		e = batch_flush(box, &b);
+	buf_free(&b.frames);
+	buf_free(&b.payload);
 	if (e == STORE_OK && sc->nfiles > 0)
 		e = mbox_log_sync(box); /* UIDs are promises: make them durable */
 	return e;

@@ -30,6 +30,8 @@ struct maildir_delivery {
 	char *tmp_name;
 	char *final_name;
 	uint64_t size;
+	uint64_t vsize; /* size with bare LFs counted as CRLF (",W=") */
+	bool last_cr;
 	bool committed;
 	bool failed;
 };
@@ -145,6 +147,7 @@ enum maildir_error maildir_delivery_write(struct maildir_delivery *d, const void
 			fail(err, error_r, "write", d->tmp_name);
 			return MAILDIR_ETEMP;
 		}
+		d->vsize += (uint64_t)n + maildir_count_bare_lf(p, (size_t)n, &d->last_cr);
 		p += n;
 		len -= (size_t)n;
 		d->size += (uint64_t)n;
@@ -162,13 +165,14 @@ uint64_t maildir_delivery_size(const struct maildir_delivery *d)
 	return d->size;
 }
 
-/* Links tmp/<name> to new/<name>,S=<size>; a fresh name on EEXIST, never overwriting. */
+/* Links tmp/<name> to new/<name>,S=<size>,W=<vsize>; a fresh name on EEXIST, never overwriting. */
 static int delivery_link(struct maildir_delivery *d)
 {
 	for (int i = 0; i < DELIVERY_NAME_TRIES; i++) {
 		char *base = i == 0 ? xstrdup(d->tmp_name) : maildir_name_unique();
 		free(d->final_name);
-		d->final_name = xasprintf("%s,S=%llu", base, (unsigned long long)d->size);
+		d->final_name = xasprintf("%s,S=%llu,W=%llu", base, (unsigned long long)d->size,
+		                          (unsigned long long)d->vsize);
 		free(base);
 		if (linkat(d->tmp_fd, d->tmp_name, d->new_fd, d->final_name, 0) == 0)
 			return 0;

@@ -89,6 +89,21 @@ bool maildir_name_get_size(const char *name, char field, uint64_t *size_r)
 	return false;
 }
 
+uint64_t maildir_count_bare_lf(const void *data, size_t len, bool *last_cr)
+{
+	const char *p = data, *s = p, *end = p + len, *lf;
+	uint64_t bare = 0;
+	if (len == 0)
+		return 0;
+	while ((lf = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+		bool cr = lf > p ? lf[-1] == '\r' : *last_cr;
+		bare += cr ? 0 : 1;
+		s = lf + 1;
+	}
+	*last_cr = end[-1] == '\r';
+	return bare;
+}
+
 void maildir_name_get_flags(const char *name, unsigned int *flags_r, uint32_t *keywords_r)
 {
 	*flags_r = 0;

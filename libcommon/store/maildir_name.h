@@ -33,6 +33,12 @@ char *maildir_name_unique(void);
 size_t maildir_name_base_len(const char *name);
 /* The ",S=<n>" (or with W, ",W=<n>") field of the base name; false when absent or bad. */
 bool maildir_name_get_size(const char *name, char field, uint64_t *size_r);
+/*
+ * Counts the LFs of data[0..len) not preceded by a CR (each adds one byte to the IMAP size,
+ * RFC822.SIZE = file size + bare LFs, the ",W=" field). *last_cr carries the byte before
+ * data across calls (start with false) and is updated.
+ */
+uint64_t maildir_count_bare_lf(const void *data, size_t len, bool *last_cr);
 /* Flags and keyword bits from a name's ":2," info; zero when it has none. */
 void maildir_name_get_flags(const char *name, unsigned int *flags_r, uint32_t *keywords_r);
 /* base name + ":2," + flag letters in ASCII order (caller frees). */
