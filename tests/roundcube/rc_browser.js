@@ -103,6 +103,26 @@ async function markAndWait(what, shown, uid) {
   }
 }
 
+// Selects the message row and gives a command that takes it out of the list (move,
+// delete). On a loaded machine the click can land while Roundcube is busy, so the
+// selection is checked and the whole step given again (three tries, each bounded).
+async function selectAndDo(subject, command, arg) {
+  for (let attempt = 1; ; attempt++) {
+    const row = await rowOf(subject);
+    const uid = await uidOf(row);
+    await row.click();
+    try {
+      await page.waitForFunction(u => rcmail.message_list.get_selection().map(String).includes(String(u)),
+        uid, { timeout: T / 3 });
+      await cmd(command, arg);
+      await page.waitForFunction(u => !rcmail.busy && !rcmail.message_list.rows[u], uid, { timeout: T / 3 });
+      return;
+    } catch (e) {
+      if (attempt === 3) throw e;
+    }
+  }
+}
+
 async function send() {
   await page.evaluate(() => rcmail.command('send', {}));
   // Roundcube leaves the compose screen once the message is sent (bounded wait).
@@ -208,32 +228,13 @@ async function main() {
     });
     await run('move-to-folder', async () => {
       await openFolder('INBOX');
-      const row = await rowOf(SUBJECT);
-      await row.click();
-      await cmd('move', FOLDER);
-      await page.waitForFunction(() => !rcmail.busy, null, { timeout: T });
+      await selectAndDo(SUBJECT, 'move', FOLDER);
       await rowOf(SUBJECT, false);
       await openFolder(FOLDER);
       await rowOf(SUBJECT);
     });
     await run('delete-to-trash', async () => {
-      // Select the row and delete; on a loaded machine the click can land while
-      // Roundcube is busy, so the selection is checked and the whole step given again
-      // (three tries, each bounded) before the list is asked to lose the row.
-      for (let attempt = 1; ; attempt++) {
-        const row = await rowOf(SUBJECT);
-        const uid = await uidOf(row);
-        await row.click();
-        try {
-          await page.waitForFunction(u => rcmail.message_list.get_selection().map(String).includes(String(u)),
-            uid, { timeout: T / 3 });
-          await cmd('delete');
-          await page.waitForFunction(u => !rcmail.busy && !rcmail.message_list.rows[u], uid, { timeout: T / 3 });
-          break;
-        } catch (e) {
-          if (attempt === 3) throw e;
-        }
-      }
+      await selectAndDo(SUBJECT, 'delete');
       await rowOf(SUBJECT, false);
       await openFolder('Trash');
       await rowOf(SUBJECT);
