@@ -21,15 +21,32 @@
 
 int relay_maildrop_prepare(const char *dir, uid_t owner, gid_t group, char **error_r)
 {
-	if (mkdir(dir, 01733) < 0 && errno != EEXIST) {
-		*error_r = xasprintf("mkdir %s: %s", dir, strerror(errno));
-		return -1;
+	/* The directory never exists with another mode (mkdir applies the umask, and a stop
+	 * between mkdir and chmod would leave it so): a new one is made under a temporary name,
+	 * given its owner and mode, then renamed into place. An existing one is fixed up. */
+	struct stat sb;
+	if (stat(dir, &sb) < 0 && errno == ENOENT) {
+		char *tmp = xasprintf("%s.new.%ld", dir, (long)getpid());
+		(void)rmdir(tmp); /* left by an earlier attempt of this pid number */
+		if (mkdir(tmp, 0700) < 0) {
+			*error_r = xasprintf("mkdir %s: %s", tmp, strerror(errno));
+			free(tmp);
+			return -1;
+		}
+		if ((geteuid() == 0 && chown(tmp, owner, group) < 0) || chmod(tmp, 01733) < 0) {
+			*error_r = xasprintf("chown/chmod %s: %s", tmp, strerror(errno));
+			(void)rmdir(tmp);
+			free(tmp);
+			return -1;
+		}
+		if (rename(tmp, dir) < 0)
+			(void)rmdir(tmp); /* someone else made it meanwhile: fixed up below */
+		free(tmp);
 	}
 	if (geteuid() == 0 && chown(dir, owner, group) < 0) {
 		*error_r = xasprintf("chown %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	/* mkdir applies the umask; the mode is the point here. */
 	if (chmod(dir, 01733) < 0) {
 		*error_r = xasprintf("chmod %s: %s", dir, strerror(errno));
 		return -1;
