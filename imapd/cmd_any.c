@@ -90,15 +90,24 @@ enum imap_cmd_result cmd_enable(struct imap_session *s, const struct imap_comman
 		}
 	}
 	/* RFC 5161 3.1: unknown or unsupported capabilities are ignored. */
-	bool condstore = false;
-	for (size_t i = 0; i < cmd->count; i++)
+	bool condstore = false, qresync = false;
+	for (size_t i = 0; i < cmd->count; i++) {
 		condstore |= imap_arg_atom_is(&cmd->args[i], "CONDSTORE");
-	if (condstore && !s->condstore_enabled) {
-		s->condstore_enabled = true;
-		imap_session_send(s, "* ENABLED CONDSTORE");
-	} else {
-		imap_session_send(s, "* ENABLED");
+		qresync |= imap_arg_atom_is(&cmd->args[i], "QRESYNC");
 	}
+	/* RFC 5161 3.2: ENABLED names only what this command newly enabled. RFC 7162 3.2.3:
+	 * QRESYNC implies CONDSTORE. */
+	struct buf line;
+	buf_init(&line, 0);
+	(void)buf_append_str(&line, "* ENABLED");
+	if (condstore && !s->condstore_enabled)
+		(void)buf_append_str(&line, " CONDSTORE");
+	if (qresync && !s->qresync_enabled)
+		(void)buf_append_str(&line, " QRESYNC");
+	s->condstore_enabled |= condstore || qresync;
+	s->qresync_enabled |= qresync;
+	imap_session_send(s, "%s", buf_cstr(&line));
+	buf_free(&line);
 	imap_session_tagged(s, "OK", "Enabled.");
 	return IMAP_CMD_DONE;
 }

@@ -93,12 +93,12 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 			(void)buf_append_str(out, " LOGINDISABLED");
 		return;
 	}
-	(void)buf_append_str(out,
-	                     " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE UIDPLUS"
-	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
-	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
-	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE BINARY");
+	(void)buf_append_str(
+	    out, " NAMESPACE UNSELECT CHILDREN LIST-EXTENDED SPECIAL-USE UIDPLUS"
+	         " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
+	         " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
+	         " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE QRESYNC"
+	         " CREATE-SPECIAL-USE BINARY");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)
