@@ -15,39 +15,10 @@
 
 #include "base/xalloc.h"
 #include "imap_commands.h"
+#include "imap_date.h"
 #include "imap_mailbox.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
-
-/* RFC 3501 date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded). */
-static int parse_date_time(const char *s, time_t *t_r)
-{
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-	                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	int day, year, hh, mm, ss, zone;
-	char mon[4], sign;
-	if (strlen(s) != 26 && strlen(s) != 25)
-		return -1;
-	if (sscanf(s, "%2d-%3s-%4d %2d:%2d:%2d %c%4d", &day, mon, &year, &hh, &mm, &ss, &sign,
-	           &zone) != 8 ||
-	    (sign != '+' && sign != '-'))
-		return -1;
-	int m;
-	for (m = 0; m < 12 && strcasecmp(mon, months[m]) != 0; m++)
-		;
-	if (m == 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || zone % 100 > 59)
-		return -1;
-	struct tm tm = {.tm_sec = ss,
-	                .tm_min = mm,
-	                .tm_hour = hh,
-	                .tm_mday = day,
-	                .tm_mon = m,
-	                .tm_year = year - 1900};
-	time_t t = timegm(&tm);
-	long off = (zone / 100) * 3600 + (zone % 100) * 60;
-	*t_r = sign == '+' ? t - off : t + off;
-	return 0;
-}
 
 /* Copies the streamed literal's file into the append. */
 static enum store_error append_from_fd(struct store_append *app, int fd, uint64_t size)
@@ -104,7 +75,7 @@ enum imap_cmd_result cmd_append(struct imap_session *s, const struct imap_comman
 		return IMAP_CMD_DONE;
 	}
 	time_t idate = 0;
-	if (date != NULL && parse_date_time(date, &idate) < 0) {
+	if (date != NULL && imap_date_time_parse(date, &idate) < 0) {
 		imap_session_tagged(s, "BAD", "Invalid date-time.");
 		return IMAP_CMD_DONE;
 	}

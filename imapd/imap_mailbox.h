@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap_date.h" /* imap_date_time_append */
 #include "imap_seqset.h"
 #include "store/store_error.h"
 
@@ -57,8 +58,5 @@ int imap_mailbox_resolve(struct imap_session *s, const char *set_text, bool uid,
  * changed messages, EXISTS when the count grew.
  */
 void imap_mailbox_report_changes(struct imap_session *s, bool allow_expunge);
-
-/* "17-Jul-1996 02:44:25 -0700" for an internal date (RFC 3501 date-time). */
-void imap_date_time_append(struct buf *out, int64_t t);
 
 #endif

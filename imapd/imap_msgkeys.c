@@ -103,46 +103,6 @@ void imap_base_subject(const char *subject, struct buf *out)
 	buf_free(&t);
 }
 
-time_t imap_rfc822_date_parse(const char *value)
-{
-	static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-	                                     "jul", "aug", "sep", "oct", "nov", "dec"};
-	const char *p = value;
-	while (*p != '\0' && !isdigit((unsigned char)*p))
-		p++; /* "Tue, " */
-	int day, year, hh = 0, mm = 0, ss = 0;
-	char mon[4], zone[8] = "";
-	int n = sscanf(p, "%2d %3s %4d %2d:%2d:%2d %7s", &day, mon, &year, &hh, &mm, &ss, zone);
-	if (n < 3)
-		return -1;
-	if (n < 6) {
-		ss = 0;
-		if (n < 5 &&
-		    sscanf(p, "%2d %3s %4d %2d:%2d %7s", &day, mon, &year, &hh, &mm, zone) < 5)
-			hh = mm = 0;
-	}
-	int m;
-	for (m = 0; m < 12 && strcasecmp(mon, months[m]) != 0; m++)
-		;
-	if (m == 12)
-		return -1;
-	if (year < 100)
-		year += year < 50 ? 2000 : 1900;
-	struct tm tm = {.tm_sec = ss,
-	                .tm_min = mm,
-	                .tm_hour = hh,
-	                .tm_mday = day,
-	                .tm_mon = m,
-	                .tm_year = year - 1900};
-	time_t t = timegm(&tm);
-	if ((zone[0] == '+' || zone[0] == '-') && isdigit((unsigned char)zone[1])) {
-		long z = strtol(zone + 1, NULL, 10);
-		long off = (z / 100) * 3600 + (z % 100) * 60;
-		t = zone[0] == '+' ? t - off : t + off;
-	}
-	return t;
-}
-
 void imap_first_mailbox(const char *value, struct buf *out)
 {
 	const char *at = strchr(value, '@');

@@ -11,13 +11,13 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "imap_date.h" /* imap_rfc822_date_parse */
+
 struct buf;
 
 /* RFC 5256 2.1: the subject without "Re:", "Fwd:", "[list]" leaders and "(fwd)"
  * trailers, white space collapsed; appended to out (UTF-8, not folded). */
 void imap_base_subject(const char *decoded_subject, struct buf *out);
-/* An RFC 5322 date-time -> time_t; -1 when it cannot be read. */
-time_t imap_rfc822_date_parse(const char *value);
 /* The mailbox (local part) of the first address in an address header; "" when none. */
 void imap_first_mailbox(const char *value, struct buf *out);
 /* The display name of the first address, or its addr-spec when it has none. */

@@ -56,29 +56,6 @@ static int idate_day(time_t t)
 	return (int)((t + tm.tm_gmtoff) / 86400 - (t + tm.tm_gmtoff < 0 ? 1 : 0));
 }
 
-int imap_rfc822_date_day(const char *value, int *day_r)
-{
-	static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
-	                                     "jul", "aug", "sep", "oct", "nov", "dec"};
-	const char *p = value;
-	while (*p != '\0' && !isdigit((unsigned char)*p))
-		p++; /* skips "Tue, " */
-	int day, year;
-	char mon[4];
-	if (sscanf(p, "%2d %3s %4d", &day, mon, &year) != 3)
-		return -1;
-	for (int m = 0; m < 12; m++) {
-		if (strcasecmp(mon, months[m]) == 0) {
-			if (year < 100)
-				year += year < 50 ? 2000 : 1900;
-			struct tm tm = {.tm_mday = day, .tm_mon = m, .tm_year = year - 1900};
-			*day_r = (int)(timegm(&tm) / 86400);
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static bool eval_key(struct eval_ctx *c, const struct search_key *k);
 
 static bool eval_all(struct eval_ctx *c, const struct search_key *k)

@@ -10,15 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "imap_date.h" /* imap_rfc822_date_day */
+
 struct imap_session;
 struct search_program;
 
 /* The sequence numbers that match, ascending (caller frees). */
 size_t *imap_search_eval(struct imap_session *s, const struct search_program *prog,
                          size_t *count_r);
-
-/* RFC 5322 date -> days since the epoch (date part only, as RFC 3501 SENT* wants);
- * -1 when unparsable. */
-int imap_rfc822_date_day(const char *value, int *day_r);
 
 #endif

@@ -18,45 +18,6 @@ struct search_cursor {
 	const char *error;
 };
 
-static const char *const month_names[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm). */
-static int32_t days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	const int era = (y >= 0 ? y : y - 399) / 400;
-	const unsigned yoe = (unsigned)(y - era * 400);
-	const unsigned doy = (153 * (m + (m > 2 ? (unsigned)-3 : 9)) + 2) / 5 + d - 1;
-	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (int32_t)doe - 719468;
-}
-
-int imap_date_parse(const char *s, int32_t *day_r)
-{
-	char *e;
-	long day = strtol(s, &e, 10);
-	if (e == s || e - s > 2 || *e != '-' || day < 1 || day > 31)
-		return -1;
-	const char *mon = e + 1;
-	unsigned m;
-	for (m = 0; m < 12; m++) {
-		if (strncasecmp(mon, month_names[m], 3) == 0)
-			break;
-	}
-	if (m == 12 || mon[3] != '-')
-		return -1;
-	const char *ys = mon + 4;
-	long year = strtol(ys, &e, 10);
-	if (e - ys != 4 || *e != '\0' || year < 1000)
-		return -1;
-	static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	if ((unsigned)day > mdays[m])
-		return -1;
-	*day_r = days_from_civil((int)year, m + 1, (unsigned)day);
-	return 0;
-}
-
 static const struct imap_arg *next_arg(struct search_cursor *c)
 {
 	if (c->pos >= c->count) {

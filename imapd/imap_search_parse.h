@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap_date.h" /* imap_date_parse */
 #include "imap_seqset.h"
 
 struct imap_arg;
@@ -86,8 +87,5 @@ void imap_search_free(struct search_program *prog);
 /* Converts the program's search strings from its CHARSET to UTF-8 (what the store's
  * search compares); -1 when a string is not valid in that charset. */
 int imap_search_to_utf8(struct search_program *prog);
-
-/* "1-Feb-1994" -> days since the epoch; -1 on error. */
-int imap_date_parse(const char *s, int32_t *day_r);
 
 #endif

@@ -8,7 +8,7 @@
 static const char b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int b64_value(unsigned char c)
+int base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -67,7 +67,7 @@ static int b64_run(struct buf *out, const char *in, size_t len)
 			}
 			if (pad > 0)
 				return -1; /* data after padding */
-			v[k] = b64_value(p[i + k]);
+			v[k] = base64_value(p[i + k]);
 			if (v[k] < 0)
 				return -1;
 		}

@@ -10,6 +10,10 @@
 
 struct buf;
 
+/* The 6-bit value of a base64 alphabet character (RFC 4648 table 1), or -1. The lenient
+ * MIME decoder (mime/mime_decode.c) shares this table. */
+int base64_value(unsigned char c);
+
 /* Appends the encoding of in[0 .. len) to out. Returns 0, or -1 when out is full. */
 int base64_encode(struct buf *out, const void *in, size_t len);
 /* Appends the decoded bytes to out (which stays NUL-terminated, so text can be read with

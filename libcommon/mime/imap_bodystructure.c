@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
-#include "mime/imap_quote.h"
+#include "proto/imap_string.h"
 #include "mime/mime_address.h"
 #include "mime/mime_parser.h"
 

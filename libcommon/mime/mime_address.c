@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "mime/imap_quote.h"
+#include "proto/imap_string.h"
 #include "mime/mime_header.h"
 
 struct addr_parser {

@@ -9,19 +9,9 @@
 #include <strings.h>
 #include <wctype.h>
 
+#include "auth/base64.h"
 #include "base/buf.h"
 #include "store/mutf7.h"
-
-static int b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
 
 void mime_base64_decode(const char *in, size_t len, struct buf *out)
 {
@@ -31,7 +21,7 @@ void mime_base64_decode(const char *in, size_t len, struct buf *out)
 		unsigned char c = (unsigned char)in[i];
 		if (c == '=')
 			break;
-		int v = b64_val(c);
+		int v = base64_value(c);
 		if (v < 0)
 			continue; /* line breaks and junk */
 		bits = (bits << 6 | (unsigned int)v) & 0xffffff;

@@ -19,11 +19,14 @@ static bool atom_safe(const char *s, size_t len)
 	return true;
 }
 
-static bool quote_safe(const char *s, size_t len, bool utf8)
+static bool quote_safe(const char *s, size_t len, unsigned flags)
 {
+	bool utf8 = (flags & IMAP_STRING_UTF8) != 0;
+	bool specials = (flags & IMAP_STRING_LITERAL_SPECIALS) != 0;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '\0' || c == '\r' || c == '\n' || (c >= 0x80 && !utf8))
+		if (c == '\0' || c == '\r' || c == '\n' || (c >= 0x80 && !utf8) ||
+		    (specials && (c == '"' || c == '\\')))
 			return false;
 	}
 	return true;
@@ -33,7 +36,7 @@ int imap_string_append(struct buf *out, const char *s, size_t len, unsigned flag
 {
 	if ((flags & IMAP_STRING_ALLOW_ATOM) != 0 && atom_safe(s, len))
 		return buf_append(out, s, len);
-	if (quote_safe(s, len, (flags & IMAP_STRING_UTF8) != 0)) {
+	if (quote_safe(s, len, flags)) {
 		size_t start = out->len;
 		int ret = buf_append_char(out, '"');
 		for (size_t i = 0; i < len && ret == 0; i++) {
@@ -61,4 +64,14 @@ int imap_nstring_append(struct buf *out, const char *s, size_t len, unsigned fla
 	if (s == NULL)
 		return buf_append_str(out, "NIL");
 	return imap_string_append(out, s, len, flags & ~(unsigned)IMAP_STRING_ALLOW_ATOM);
+}
+
+void imap_append_nstring_len(struct buf *out, const char *s, size_t len)
+{
+	(void)imap_nstring_append(out, s, len, IMAP_STRING_LITERAL_SPECIALS);
+}
+
+void imap_append_nstring(struct buf *out, const char *s)
+{
+	imap_append_nstring_len(out, s, s != NULL ? strlen(s) : 0);
 }

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -288,8 +289,14 @@ static int state_decode_snapshot(struct index_state *st, const unsigned char *p,
 	return 0;
 }
 
-/* Reads the snapshot whole in one go at the size fstat gives; 0, 1 missing or empty, -1. */
-static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r)
+/*
+ * Maps the snapshot read-only (populated, so decoding takes no page faults) for the time
+ * it is decoded: no copy, and no fresh heap pages to fault in. tern never changes a
+ * snapshot in place (writers write a new file and rename it over), so the mapping cannot
+ * shrink under the reader. Returns 0, 1 when missing or empty, -1 on error; unmap with
+ * munmap(*data_r, *len_r).
+ */
+static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r)
 {
 	int fd = openat(dir_fd, INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -299,32 +306,16 @@ static int snapshot_read(int dir_fd, unsigned char **data_r, size_t *len_r, ino_
 		close(fd);
 		return -1;
 	}
-	/* One byte more than fstat said, to see the end in the same read. */
-	size_t cap = (size_t)sb.st_size + 1, len = 0;
-	unsigned char *data = xmalloc(cap);
-	for (;;) {
-		ssize_t n = pread(fd, data + len, cap - len, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (len += (size_t)n) > INDEX_FILE_MAX) {
-			free(data);
-			close(fd);
-			return -1;
-		}
-		if (n == 0)
-			break;
-		if (len == cap) { /* grew meanwhile (not how tern writes it, but possible) */
-			cap *= 2;
-			data = xrealloc(data, cap);
-		}
-	}
-	close(fd);
-	if (len == 0) {
-		free(data);
+	if (sb.st_size == 0) {
+		close(fd);
 		return 1;
 	}
-	*data_r = data;
-	*len_r = len;
+	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		return -1;
+	*data_r = p;
+	*len_r = (size_t)sb.st_size;
 	*ino_r = sb.st_ino;
 	return 0;
 }
@@ -335,11 +326,11 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	unsigned char *data;
 	size_t len;
 	ino_t ino;
-	int ret = snapshot_read(box->dir_fd, &data, &len, &ino);
+	int ret = snapshot_map(box->dir_fd, &data, &len, &ino);
 	if (ret != 0)
 		return ret;
 	ret = state_decode_snapshot(st, data, len);
-	free(data);
+	munmap(data, len);
 	if (ret != 0)
 		return ret;
 	st->idx_ino = ino;

@@ -29,6 +29,9 @@ static void test_imap_string_forms(void **state)
 	    {"caf\xc3\xa9", 5, 0, "{5}\r\ncaf\xc3\xa9"},
 	    {"caf\xc3\xa9", 5, IMAP_STRING_UTF8, "\"caf\xc3\xa9\""},
 	    {"a\0b", 3, IMAP_STRING_UTF8, "{3}\r\na\0b"},
+	    {"say \"hi\"", 8, IMAP_STRING_LITERAL_SPECIALS, "{8}\r\nsay \"hi\""},
+	    {"back\\slash", 10, IMAP_STRING_LITERAL_SPECIALS, "{10}\r\nback\\slash"},
+	    {"plain", 5, IMAP_STRING_LITERAL_SPECIALS, "\"plain\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf b;
@@ -55,6 +58,27 @@ static void test_imap_nstring(void **state)
 	buf_free(&b);
 }
 
+/* The cache's form (ENVELOPE/BODYSTRUCTURE as Dovecot writes them). */
+static void test_imap_append_nstring(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	imap_append_nstring(&b, NULL);
+	buf_append_char(&b, ' ');
+	imap_append_nstring(&b, "");
+	buf_append_char(&b, ' ');
+	imap_append_nstring(&b, "a \"q\"");
+	buf_append_char(&b, ' ');
+	imap_append_nstring(&b, "caf\xc3\xa9");
+	buf_append_char(&b, ' ');
+	imap_append_nstring_len(&b, "x\0y", 3);
+	static const char want[] = "NIL \"\" {5}\r\na \"q\" {5}\r\ncaf\xc3\xa9 {3}\r\nx\0y";
+	assert_int_equal(b.len, sizeof(want) - 1);
+	assert_memory_equal(b.data, want, b.len);
+	buf_free(&b);
+}
+
 static void test_imap_string_cap(void **state)
 {
 	(void)state;
@@ -71,6 +95,7 @@ int main(void)
 	    cmocka_unit_test(test_imap_string_forms),
 	    cmocka_unit_test(test_imap_nstring),
 	    cmocka_unit_test(test_imap_string_cap),
+	    cmocka_unit_test(test_imap_append_nstring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
