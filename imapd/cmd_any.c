@@ -90,9 +90,10 @@ enum imap_cmd_result cmd_enable(struct imap_session *s, const struct imap_comman
 		}
 	}
 	/* RFC 5161 3.1: unknown or unsupported capabilities are ignored. */
-	bool condstore = false, utf8 = false;
+	bool condstore = false, qresync = false, utf8 = false;
 	for (size_t i = 0; i < cmd->count; i++) {
 		condstore |= imap_arg_atom_is(&cmd->args[i], "CONDSTORE");
+		qresync |= imap_arg_atom_is(&cmd->args[i], "QRESYNC");
 		utf8 |= imap_arg_atom_is(&cmd->args[i], "UTF8=ACCEPT");
 	}
 	/* RFC 6855 3: "ENABLE UTF8=ACCEPT" is valid only in the authenticated state, before a
@@ -102,13 +103,17 @@ enum imap_cmd_result cmd_enable(struct imap_session *s, const struct imap_comman
 		                    "ENABLE UTF8=ACCEPT must come before a mailbox is selected.");
 		return IMAP_CMD_DONE;
 	}
+	/* RFC 5161 3.2: ENABLED names only what this command newly enabled. RFC 7162 3.2.3:
+	 * QRESYNC implies CONDSTORE. */
 	struct buf line;
 	buf_init(&line, 0);
 	(void)buf_append_str(&line, "* ENABLED");
-	if (condstore && !s->condstore_enabled) {
-		s->condstore_enabled = true;
+	if (condstore && !s->condstore_enabled)
 		(void)buf_append_str(&line, " CONDSTORE");
-	}
+	if (qresync && !s->qresync_enabled)
+		(void)buf_append_str(&line, " QRESYNC");
+	s->condstore_enabled |= condstore || qresync;
+	s->qresync_enabled |= qresync;
 	if (utf8 && !s->utf8_enabled) {
 		s->utf8_enabled = true;
 		(void)buf_append_str(&line, " UTF8=ACCEPT");

@@ -25,6 +25,7 @@
 #include "imap_commands.h"
 #include "imap_fetch_items.h"
 #include "imap_mailbox.h"
+#include "imap_qresync.h"
 #include "imap_section.h"
 #include "imap_server.h"
 #include "mime/mime_parser.h"
@@ -390,16 +391,58 @@ static void job_on_drain(struct imap_session *s, void *ctx)
 		job_finish(job);
 }
 
-/* "(CHANGEDSINCE n)" (RFC 7162 3.1.4); returns 0 and *value_r, or -1. */
-static int parse_changedsince(const struct imap_arg *a, uint64_t *value_r)
+/* "(CHANGEDSINCE n [VANISHED])" (RFC 7162 3.1.4, 3.2.6), in any order; returns 0 with
+ * *value_r and *vanished_r, or -1. */
+static int parse_fetch_modifiers(const struct imap_arg *a, uint64_t *value_r, bool *vanished_r)
 {
-	char *end;
-	if (a->type != IMAP_ARG_LIST || a->count != 2 ||
-	    !imap_arg_atom_is(&a->list[0], "CHANGEDSINCE") || a->list[1].type != IMAP_ARG_ATOM ||
-	    a->list[1].str[0] < '0' || a->list[1].str[0] > '9')
+	if (a->type != IMAP_ARG_LIST || a->count < 2 || a->count > 3)
 		return -1;
-	*value_r = strtoull(a->list[1].str, &end, 10);
-	return *end == '\0' ? 0 : -1;
+	bool changedsince = false;
+	*value_r = 0;
+	*vanished_r = false;
+	for (size_t i = 0; i < a->count; i++) {
+		const struct imap_arg *m = &a->list[i];
+		char *end;
+		if (imap_arg_atom_is(m, "VANISHED") && !*vanished_r) {
+			*vanished_r = true;
+		} else if (imap_arg_atom_is(m, "CHANGEDSINCE") && !changedsince &&
+		           i + 1 < a->count && a->list[i + 1].type == IMAP_ARG_ATOM &&
+		           a->list[i + 1].str[0] >= '0' && a->list[i + 1].str[0] <= '9') {
+			changedsince = true;
+			*value_r = strtoull(a->list[++i].str, &end, 10);
+			if (*end != '\0')
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	return changedsince ? 0 : -1;
+}
+
+/* RFC 7162 3.2.6: "* VANISHED (EARLIER)" for the UIDs of set_text expunged since
+ * changedsince. The set's "*" reaches up to UIDNEXT - 1: expunged UIDs may lie above
+ * the largest one left. */
+static void send_vanished_earlier(struct imap_session *s, const char *set_text,
+                                  uint64_t changedsince)
+{
+	struct store_mailbox *box = s->sel->box;
+	struct imap_seqset set;
+	if (imap_seqset_parse(set_text, IMAP_QRESYNC_MAX_RANGES, &set) < 0 || set.dollar) {
+		imap_seqset_free(&set);
+		return;
+	}
+	uint32_t star = store_mailbox_uidnext(box) - 1;
+	imap_seqset_resolve(&set, star);
+	struct store_uid_range *r;
+	size_t n = store_mailbox_vanished_since(box, changedsince, &r, NULL);
+	struct buf line;
+	buf_init(&line, 0);
+	(void)buf_append_str(&line, "* VANISHED (EARLIER) ");
+	if (imap_uid_ranges_append(&line, r, n, &set) > 0)
+		imap_session_send(s, "%s", buf_cstr(&line));
+	buf_free(&line);
+	free(r);
+	imap_seqset_free(&set);
 }
 
 enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_command *cmd,
@@ -408,12 +451,19 @@ enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_co
 	(void)cmd;
 	const char *error;
 	uint64_t changedsince = 0;
-	if (count == 3 && parse_changedsince(&args[2], &changedsince) == 0) {
+	bool vanished = false;
+	if (count == 3 && parse_fetch_modifiers(&args[2], &changedsince, &vanished) == 0) {
 		count = 2;
 		s->condstore_enabled = true;
 	}
 	if (count != 2 || args[0].type != IMAP_ARG_ATOM) {
 		imap_session_tagged(s, "BAD", "Invalid FETCH arguments.");
+		return IMAP_CMD_DONE;
+	}
+	/* RFC 7162 3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is
+	 * enabled. */
+	if (vanished && (!uid || !s->qresync_enabled)) {
+		imap_session_tagged(s, "BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC.");
 		return IMAP_CMD_DONE;
 	}
 	struct fetch_job *job = xcalloc(1, sizeof(*job));
@@ -437,6 +487,8 @@ enum imap_cmd_result imap_fetch_run(struct imap_session *s, const struct imap_co
 		job_free(job);
 		return IMAP_CMD_DONE;
 	}
+	if (vanished)
+		send_vanished_earlier(s, args[0].str, changedsince);
 	if (changedsince != 0) {
 		size_t kept = 0;
 		for (size_t i = 0; i < job->n_seqs; i++) {

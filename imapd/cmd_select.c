@@ -1,5 +1,5 @@
-/* SELECT, EXAMINE, STATUS, CLOSE, UNSELECT, CHECK (RFC 3501 6.3.1-6.3.2, 6.3.10, 6.4.1-6.4.2,
- * RFC 3691 UNSELECT, RFC 8438 STATUS=SIZE). */
+/* SELECT, EXAMINE (with CONDSTORE / QRESYNC, RFC 7162), STATUS, CLOSE, UNSELECT, CHECK (RFC
+ * 3501 6.3.1-6.3.2, 6.3.10, 6.4.1-6.4.2, RFC 3691 UNSELECT, RFC 8438 STATUS=SIZE). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +8,7 @@
 #include "base/xalloc.h"
 #include "imap_commands.h"
 #include "imap_mailbox.h"
+#include "imap_qresync.h"
 #include "imap_status.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -25,23 +26,90 @@ static void reply_select_error(struct imap_session *s, enum store_error err, con
 	}
 }
 
+/*
+ * RFC 4466 select-params: CONDSTORE (RFC 7162 3.1.8) and QRESYNC (...) (3.2.5). Returns 0,
+ * or -1 with *error_r for a BAD reply.
+ */
+static int parse_select_params(struct imap_session *s, const struct imap_arg *a, bool *condstore_r,
+                               struct imap_qresync *q, bool *qresync_r, const char **error_r)
+{
+	if (a->type != IMAP_ARG_LIST || a->count == 0) {
+		*error_r = "Invalid select parameters";
+		return -1;
+	}
+	for (size_t i = 0; i < a->count; i++) {
+		if (imap_arg_atom_is(&a->list[i], "CONDSTORE")) {
+			*condstore_r = true;
+		} else if (imap_arg_atom_is(&a->list[i], "QRESYNC") && !*qresync_r &&
+		           i + 1 < a->count) {
+			/* RFC 7162 3.2.5: BAD unless the client sent ENABLE QRESYNC. */
+			if (!s->qresync_enabled) {
+				*error_r = "QRESYNC is not enabled";
+				return -1;
+			}
+			*qresync_r = true;
+			if (imap_qresync_parse(&a->list[++i], q, error_r) < 0)
+				return -1;
+		} else {
+			*error_r = "Unknown select parameter";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* RFC 7162 3.2.5.1: what changed since the client's last sync, before the tagged OK. */
+static void qresync_report(struct imap_session *s, const struct imap_qresync *q)
+{
+	struct store_mailbox *box = s->sel->box;
+	if (q->uidvalidity != store_mailbox_uidvalidity(box))
+		return; /* a different mailbox for the client: a plain select */
+	struct buf line;
+	buf_init(&line, 0);
+	(void)buf_append_str(&line, "* VANISHED (EARLIER) ");
+	if (imap_qresync_vanished(box, q, &line) > 0)
+		imap_session_send(s, "%s", buf_cstr(&line));
+	size_t count = store_mailbox_count(box);
+	for (size_t seq = 1; seq <= count; seq++) {
+		const struct store_msg *msg = store_mailbox_msg(box, seq);
+		if (msg->modseq <= q->modseq ||
+		    (q->has_known_uids && !imap_seqset_contains(&q->known_uids, msg->uid)))
+			continue;
+		buf_reset(&line);
+		(void)buf_printf(&line, "* %zu FETCH (UID %u FLAGS ", seq, msg->uid);
+		imap_mailbox_flags_append(box, msg, &line);
+		(void)buf_printf(&line, " MODSEQ (%llu))", (unsigned long long)msg->modseq);
+		imap_session_send(s, "%s", buf_cstr(&line));
+	}
+	buf_free(&line);
+}
+
 static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,
                                            bool readonly)
 {
 	const char *name = cmd->count >= 1 ? imap_arg_astring(&cmd->args[0]) : NULL;
-	/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE). */
-	if (cmd->count == 2 && cmd->args[1].type == IMAP_ARG_LIST && cmd->args[1].count == 1 &&
-	    imap_arg_atom_is(&cmd->args[1].list[0], "CONDSTORE"))
-		s->condstore_enabled = true;
-	else if (cmd->count != 1)
+	const char *error = "Invalid arguments";
+	bool condstore = false, qresync = false;
+	struct imap_qresync q;
+	memset(&q, 0, sizeof(q));
+	if (cmd->count == 2 &&
+	    parse_select_params(s, &cmd->args[1], &condstore, &q, &qresync, &error) < 0)
+		name = NULL;
+	else if (cmd->count > 2)
 		name = NULL;
 	if (name == NULL) {
-		imap_session_tagged(s, "BAD", "Invalid arguments.");
+		imap_qresync_free(&q);
+		imap_session_tagged(s, "BAD", "%s.", error);
 		return IMAP_CMD_DONE;
 	}
-	const char *error = "";
+	if (condstore)
+		s->condstore_enabled = true;
+	/* RFC 7162 3.2.11: the previous mailbox is closed first, and said so. */
+	if (s->sel != NULL)
+		imap_session_send(s, "* OK [CLOSED] Previous mailbox closed.");
 	enum store_error err = imap_mailbox_select(s, name, readonly, &error);
 	if (err != STORE_OK) {
+		imap_qresync_free(&q);
 		reply_select_error(s, err, error);
 		return IMAP_CMD_DONE;
 	}
@@ -66,6 +134,9 @@ static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct 
 	imap_session_send(s, "* OK [UIDNEXT %u] Predicted next UID", store_mailbox_uidnext(box));
 	imap_session_send(s, "* OK [HIGHESTMODSEQ %llu] Highest",
 	                  (unsigned long long)store_mailbox_highestmodseq(box));
+	if (qresync)
+		qresync_report(s, &q);
+	imap_qresync_free(&q);
 	imap_session_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
 	                    readonly ? "Examine" : "Select");
 	return IMAP_CMD_DONE;

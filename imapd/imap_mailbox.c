@@ -10,6 +10,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "imap_args.h"
+#include "imap_qresync.h"
 #include "imap_session.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -220,7 +221,18 @@ void imap_mailbox_report_changes(struct imap_session *s, bool allow_expunge)
 		log_warn("imap(%s): mailbox %s: sync failed", s->user, sel->name);
 		return;
 	}
-	for (size_t i = 0; i < res.expunged_count; i++) {
+	if (s->qresync_enabled && res.expunged_count > 0) {
+		/* RFC 7162 3.2.10: with QRESYNC, expunges are reported as VANISHED (UIDs, in
+		 * ascending order as the sync gives them). */
+		struct buf line;
+		buf_init(&line, 0);
+		(void)buf_append_str(&line, "* VANISHED ");
+		imap_uids_append(&line, res.expunged_uids, res.expunged_count);
+		imap_session_send(s, "%s", buf_cstr(&line));
+		buf_free(&line);
+		sel->exists -= res.expunged_count;
+	}
+	for (size_t i = 0; i < res.expunged_count && !s->qresync_enabled; i++) {
 		imap_session_send(s, "* %u EXPUNGE", res.expunged_seqs[i]);
 		sel->exists--;
 	}

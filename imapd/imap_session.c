@@ -102,7 +102,7 @@ void imap_session_capabilities(const struct imap_session *s, struct buf *out)
 	                     " MOVE STATUS=SIZE ESEARCH SEARCHRES IDLE SORT SORT=DISPLAY"
 	                     " THREAD=ORDEREDSUBJECT THREAD=REFERENCES LIST-STATUS"
 	                     " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE ACL RIGHTS=texk CONDSTORE"
-	                     " CREATE-SPECIAL-USE BINARY UTF8=ACCEPT COMPRESS=DEFLATE");
+	                     " QRESYNC CREATE-SPECIAL-USE BINARY UTF8=ACCEPT COMPRESS=DEFLATE");
 }
 
 int imap_session_stream_fd(const struct imap_session *s, size_t i)

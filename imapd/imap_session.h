@@ -68,7 +68,8 @@ struct imap_session {
 
 	bool utf8_enabled; /* ENABLE UTF8=ACCEPT */
 	bool condstore_enabled;
-	bool tls_done; /* STARTTLS succeeded (or implicit TLS) */
+	bool qresync_enabled; /* ENABLE QRESYNC (RFC 7162 3.2.3): expunges go out as VANISHED */
+	bool tls_done;        /* STARTTLS succeeded (or implicit TLS) */
 
 	/* IDLE: the watch on the selected folder and the list of sessions sharing it. */
 	struct imap_watch *watch;

@@ -38,6 +38,9 @@ enum index_rec_type {
 	INDEX_REC_EXPUNGE = 3, /* the message is gone */
 	INDEX_REC_CACHE = 4,   /* new cache blob for a message */
 	INDEX_REC_DATES = 5,   /* directory mtimes seen by the last full scan */
+	/* Snapshot only, after the messages: the expunge tombstones (QRESYNC), see
+	 * mailbox_vanished.c: u64 floor, u32 n, n x (u32 first UID, u32 last UID, u64 modseq). */
+	INDEX_REC_VANISHED = 6,
 };
 
 /* One message as the index knows it. */

@@ -65,6 +65,7 @@ void store_mailbox_close(struct store_mailbox **boxp)
 	free(box->changed);
 	free(box->res_seqs);
 	free(box->res_changed);
+	free(box->res_uids);
 	free(box->quota_root);
 	free(box->path);
 	free(box);
@@ -77,12 +78,15 @@ static size_t view_compact(struct store_mailbox *box)
 	struct index_state *st = &box->st;
 	size_t out = 0, reported = 0;
 	free(box->res_seqs);
+	free(box->res_uids);
 	box->res_seqs = xcalloc(box->visible + 1, sizeof(uint32_t));
+	box->res_uids = xcalloc(box->visible + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < st->count; i++) {
 		if (st->msgs[i]->m.expunged) {
 			/* Earlier EXPUNGEs already shifted the numbers down. */
 			if (i < box->visible) {
 				box->res_seqs[reported] = (uint32_t)(i + 1 - reported);
+				box->res_uids[reported] = st->msgs[i]->m.uid;
 				reported++;
 			}
 			mbox_msg_release(st->msgs[i]);
@@ -127,6 +131,7 @@ enum store_error store_mailbox_sync(struct store_mailbox *box, struct store_sync
 	mbox_unlock(box);
 	res->expunged_count = view_compact(box);
 	res->expunged_seqs = box->res_seqs;
+	res->expunged_uids = box->res_uids;
 	res->changed_count = changed_compact(box);
 	res->changed_uids = box->res_changed;
 	box->visible = box->st.count;

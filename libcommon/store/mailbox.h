@@ -49,6 +49,8 @@ struct store_sync_result {
 	size_t changed_count;
 	size_t exists; /* the new count, for "* n EXISTS" */
 	bool uidvalidity_changed;
+	/* The UIDs of expunged_seqs, in the same order (for RFC 7162 VANISHED). */
+	const uint32_t *expunged_uids;
 };
 
 /* Cached IMAP data of one message; strings owned by the struct. */
@@ -148,5 +150,21 @@ enum store_error store_mailbox_copy(struct store_mailbox *src, uint32_t uid,
 /* copy, then expunge from src. */
 enum store_error store_mailbox_move(struct store_mailbox *src, uint32_t uid,
                                     struct store_mailbox *dst, uint32_t *new_uid_r);
+
+/* A range of UIDs, first <= last. */
+struct store_uid_range {
+	uint32_t first, last;
+};
+
+/*
+ * RFC 7162 QRESYNC: the UIDs expunged after modseq, as sorted, disjoint, non-adjacent
+ * ranges in *ranges_r (caller frees; NULL when none); returns their number. UIDs still
+ * in the view or in the folder are never named. The folder remembers expunges (tombstones,
+ * bounded) down to a floor MODSEQ; for modseq below the floor, or above HIGHESTMODSEQ, the
+ * answer is every UID below UIDNEXT not in the folder, a superset RFC 7162 3.2.5.1 allows,
+ * and *exact_r (may be NULL) is false. Reads the state of the last sync or change.
+ */
+size_t store_mailbox_vanished_since(const struct store_mailbox *box, uint64_t modseq,
+                                    struct store_uid_range **ranges_r, bool *exact_r);
 
 #endif

@@ -49,6 +49,7 @@ void index_state_free(struct index_state *st)
 	for (size_t i = 0; i < st->count; i++)
 		mbox_msg_release(st->msgs[i]);
 	free(st->msgs);
+	mbox_vanished_free(&st->van);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -152,6 +153,7 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
 			return false;
 		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL)
 			m->m.expunged = true;
+		mbox_vanished_add(st, index_get_u32(p + 1), index_get_u64(p + 5));
 		if (index_get_u64(p + 5) > st->hdr.highestmodseq)
 			st->hdr.highestmodseq = index_get_u64(p + 5);
 		return true;
@@ -281,6 +283,7 @@ static int state_decode_snapshot(struct index_state *st, const unsigned char *p,
 	}
 	if (slab != NULL && slab->live == 0)
 		free(slab);
+	mbox_vanished_snapshot_load(st, p + pos, pos < len ? len - pos : 0);
 	st->hdr.uidnext = uidnext > st->hdr.uidnext ? uidnext : st->hdr.uidnext;
 	st->snapshot_size = len;
 	return 0;
@@ -365,6 +368,7 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 		return;
 	}
 	struct index_state merged = *fresh;
+	memset(&fresh->van, 0, sizeof(fresh->van)); /* merged took the tombstones */
 	merged.msgs = NULL;
 	merged.count = merged.cap = 0;
 	for (size_t i = 0; i < box->visible; i++) {
@@ -405,6 +409,7 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 	for (size_t i = box->visible; i < old->count; i++)
 		mbox_msg_release(old->msgs[i]);
 	free(old->msgs);
+	mbox_vanished_free(&old->van);
 	index_state_free(fresh);
 	*old = merged;
 }
@@ -505,6 +510,7 @@ static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 	box->import_uidlist = import;
 	box->st.hdr.uidnext = 1;
 	box->st.hdr.highestmodseq = 1;
+	mbox_vanished_reset(&box->st.van, 0); /* a new UIDVALIDITY: no resync across it */
 	box->st.hdr.cur_mtime_ns = box->st.hdr.new_mtime_ns = 0;
 	box->uidvalidity_changed = old != 0;
 	box->visible = 0;
@@ -608,6 +614,7 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 		index_rec_encode(&payload, &r);
 		index_frame(&b, &payload);
 	}
+	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;
 	if (atomic_file_write(box->dir_fd, INDEX_FILE, b.data, b.len) < 0)
 		e = STORE_ETEMP;

@@ -34,6 +34,21 @@ void mbox_msg_release(struct mbox_msg *m);
 /* Replaces m's name with name (allocated, taken over). */
 void mbox_msg_set_name(struct mbox_msg *m, char *name);
 
+/* Expunge tombstones (mailbox_vanished.c): UID ranges sorted by UID, each with the
+ * highest MODSEQ at which one of its UIDs was expunged. Expunges at or below floor may be
+ * forgotten. */
+struct mbox_vanished_range {
+	uint32_t first, last;
+	uint64_t modseq;
+};
+struct mbox_vanished {
+	struct mbox_vanished_range *ranges;
+	size_t count, cap;
+	uint64_t floor;
+};
+/* At most this many ranges are kept; past it the oldest goes and raises the floor. */
+#define MBOX_VANISHED_MAX 1024
+
 /* The index as read from disk: snapshot + applied log. */
 struct index_state {
 	struct index_header hdr;
@@ -43,6 +58,7 @@ struct index_state {
 	ino_t idx_ino, log_ino;
 	uint64_t snapshot_size;
 	int64_t idx_ctime_ns; /* of the snapshot file read (an inode number alone may be reused) */
+	struct mbox_vanished van;
 };
 
 struct store_mailbox {
@@ -63,7 +79,7 @@ struct store_mailbox {
 	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
 	char *quota_root;            /* maildirsize to update, or NULL */
 	/* Buffers behind the last struct store_sync_result. */
-	uint32_t *res_seqs, *res_changed;
+	uint32_t *res_seqs, *res_changed, *res_uids;
 };
 
 /* mailbox_index.c */
@@ -85,6 +101,19 @@ enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *fr
 /* Writes a fresh snapshot + empty log from box->st (lock held). */
 enum store_error mbox_write_snapshot(struct store_mailbox *box);
 void mbox_note_changed(struct store_mailbox *box, uint32_t uid);
+
+/* mailbox_vanished.c */
+/* Remembers that uid was expunged at modseq (st->msgs already marks it expunged). */
+void mbox_vanished_add(struct index_state *st, uint32_t uid, uint64_t modseq);
+/* Forgets every tombstone; expunges at or below floor are unknown from now on. */
+void mbox_vanished_reset(struct mbox_vanished *van, uint64_t floor);
+void mbox_vanished_free(struct mbox_vanished *van);
+/* Appends the snapshot's VANISHED record (framed) to b. */
+void mbox_vanished_snapshot_append(const struct mbox_vanished *van, struct buf *b);
+/* Reads the frames after the snapshot's messages, p[0..len): a VANISHED record sets
+ * st->van; without a valid one the floor is the snapshot's HIGHESTMODSEQ (an index written
+ * before tombstones existed knows no expunge before it). */
+void mbox_vanished_snapshot_load(struct index_state *st, const unsigned char *p, size_t len);
 
 /* mailbox_scan.c */
 enum store_error mbox_scan(struct store_mailbox *box, bool force);

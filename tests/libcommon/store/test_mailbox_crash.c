@@ -2,7 +2,8 @@
  * Crash safety: a child delivers, appends, syncs and changes flags in a loop and is
  * killed with SIGKILL at a random moment, 200 times. After every kill: the index opens
  * with the same UIDVALIDITY, every message whose delivery was acknowledged is there and
- * whole, and no message ever changes its UID.
+ * whole, and no message ever changes its UID. Killed during expunge + compaction: no
+ * expunge is forgotten by the tombstones (QRESYNC VANISHED) either.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,41 @@ static void expunge_junk_child(void)
 	_exit(0);
 }
 
+/* Junk UIDs the index handed out (by UID), for the tombstone check. */
+#define JUNK_UID_MAX 65536
+static bool junk_seen[JUNK_UID_MAX];
+
+static void note_junk(struct store_mailbox *box)
+{
+	for (size_t seq = 1; seq <= store_mailbox_count(box); seq++) {
+		struct store_cache c;
+		assert_int_equal(store_mailbox_cache(box, seq, &c), STORE_OK);
+		uint32_t uid = store_mailbox_msg(box, seq)->uid;
+		if (c.fields[MIME_FIELD_SUBJECT] != NULL &&
+		    strncmp(c.fields[MIME_FIELD_SUBJECT], "junk", 4) == 0 && uid < JUNK_UID_MAX)
+			junk_seen[uid] = true;
+		store_cache_free(&c);
+	}
+}
+
+/* Every junk UID no longer in the folder is in the answer for "vanished since m0". */
+static void check_tombstones(struct store_mailbox *box, uint64_t m0)
+{
+	struct store_uid_range *r;
+	size_t n = store_mailbox_vanished_since(box, m0, &r, NULL);
+	for (uint32_t uid = 1; uid < JUNK_UID_MAX; uid++) {
+		if (!junk_seen[uid] || store_mailbox_seq(box, uid) != 0)
+			continue;
+		bool found = false;
+		for (size_t i = 0; i < n && !found; i++)
+			found = uid >= r[i].first && uid <= r[i].last;
+		if (!found)
+			fail_msg("expunged UID %u missing from VANISHED since %llu", uid,
+			         (unsigned long long)m0);
+	}
+	free(r);
+}
+
 static void test_kill_during_cache_compaction(void **state)
 {
 	(void)state;
@@ -254,12 +290,17 @@ static void test_kill_during_cache_compaction(void **state)
 		free(msg);
 		acked[0][k] = true;
 	}
+	memset(junk_seen, 0, sizeof(junk_seen));
+	assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+	uint64_t m0 = store_mailbox_highestmodseq(box);
+	store_mailbox_close(&box);
 	time_t start = time(NULL);
 	int round;
 	for (round = 1; round <= 60 && time(NULL) - start < MAX_SECONDS; round++) {
 		add_junk(round, 150);
 		/* Index the junk first, so the child's work is the expunge and the compaction. */
 		assert_int_equal(store_mailbox_open(root, &box, &error), STORE_OK);
+		note_junk(box);
 		store_mailbox_close(&box);
 		pid_t pid = fork();
 		if (pid == 0)
@@ -289,6 +330,7 @@ static void test_kill_during_cache_compaction(void **state)
 			store_cache_free(&c);
 		}
 		assert_int_equal(kept, 10);
+		check_tombstones(box, m0);
 		store_mailbox_close(&box);
 	}
 	print_message("%d compaction rounds\n", round - 1);
