@@ -44,6 +44,11 @@ void pop3_auth_free(struct pop3_auth **pap)
 	*pap = NULL;
 }
 
+bool pop3_auth_ready(const struct pop3_auth *pa)
+{
+	return auth_client_is_ready(pa->auth);
+}
+
 static size_t pa_mechs(void *ctx, const struct auth_mech **mechs_r)
 {
 	struct pop3_auth *pa = ctx;

@@ -6,6 +6,8 @@
 #ifndef TERN_POP3D_POP3_AUTH_H
 #define TERN_POP3D_POP3_AUTH_H
 
+#include <stdbool.h>
+
 #include <uv.h>
 
 #include "session.h"
@@ -17,6 +19,8 @@ struct pop3_auth;
 struct pop3_auth *pop3_auth_new(uv_loop_t *loop, const char *auth_socket,
                                 const char *userdb_socket);
 void pop3_auth_free(struct pop3_auth **pa);
+/* True once authd answered the handshake (its mechanisms are known). */
+bool pop3_auth_ready(const struct pop3_auth *pa);
 
 extern const struct pop3_auth_ops pop3_auth_ops;
 

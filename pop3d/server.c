@@ -336,10 +336,17 @@ static void pop3_shutdown(void)
 	tls_ctx_unref(&server.tls);
 }
 
+/* Ready once authd's mechanisms are known, so the first CAPA lists SASL. */
+static bool pop3_ready(void)
+{
+	return server.auth != NULL && pop3_auth_ready(server.auth);
+}
+
 const struct daemon_hooks pop3_server_hooks = {
     .service = "pop3d",
     .user_key = "vmail_user",
     .setup = pop3_setup,
     .reload = pop3_reload,
     .shutdown = pop3_shutdown,
+    .ready = pop3_ready,
 };

@@ -332,10 +332,17 @@ static void smtpd_shutdown(void)
 		auth_client_free(&server.auth);
 }
 
+/* Ready once authd's mechanisms are known, so EHLO on submission lists AUTH. */
+static bool smtpd_ready(void)
+{
+	return server.auth == NULL || auth_client_is_ready(server.auth);
+}
+
 const struct daemon_hooks smtpd_hooks = {
     .service = "smtpd",
     .user_key = "default_user",
     .setup = smtpd_setup,
     .reload = smtpd_reload,
     .shutdown = smtpd_shutdown,
+    .ready = smtpd_ready,
 };

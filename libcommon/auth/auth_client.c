@@ -385,6 +385,11 @@ void auth_client_free(struct auth_client **clientp)
 	free(client);
 }
 
+bool auth_client_is_ready(const struct auth_client *client)
+{
+	return client->state == CLIENT_READY;
+}
+
 size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **mechs_r)
 {
 	/* Asking for the mechanisms is a reason to (re)connect: the answer comes soon. */

@@ -54,6 +54,8 @@ void auth_client_free(struct auth_client **client);
 size_t auth_client_mechs(struct auth_client *client, const struct auth_mech **mechs_r);
 /* Starts connecting (if not connected) so mechanisms are known soon. */
 void auth_client_connect(struct auth_client *client);
+/* True while connected with the handshake done (auth_client_mechs() has the list). */
+bool auth_client_is_ready(const struct auth_client *client);
 
 struct auth_request *auth_client_begin(struct auth_client *client,
                                        const struct auth_request_info *info,

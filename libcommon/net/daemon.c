@@ -31,6 +31,7 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sig_hup, sig_term, sig_int;
 	uv_timer_t shutdown_timer;
+	uv_timer_t ready_tick; /* wakes the loop while READY=1 waits for hooks->ready */
 	bool shutting_down;
 	bool cut;
 	bool debug_forced;
@@ -146,6 +147,33 @@ static void daemon_on_signal(uv_signal_t *s, int signum)
 	daemon_shutdown(d, signum);
 }
 
+static void daemon_on_ready_tick(uv_timer_t *t)
+{
+	(void)t; /* only wakes the loop so the ready hook is asked again */
+}
+
+/* Runs the loop until hooks->ready() says yes, a signal stops the daemon, or
+ * DAEMON_READY_WAIT_MS pass (bounded by count and time). */
+static void daemon_wait_ready(struct daemon *d)
+{
+	if (d->hooks->ready == NULL || d->hooks->ready())
+		return;
+	uv_timer_init(&d->loop, &d->ready_tick);
+	uv_timer_start(&d->ready_tick, daemon_on_ready_tick, 20, 20);
+	uint64_t start = uv_now(&d->loop);
+	for (int i = 0; i < DAEMON_READY_WAIT_MS; i++) {
+		if (d->shutting_down || d->hooks->ready() ||
+		    uv_now(&d->loop) - start >= DAEMON_READY_WAIT_MS)
+			break;
+		uv_run(&d->loop, UV_RUN_ONCE);
+		uv_update_time(&d->loop);
+	}
+	if (!d->shutting_down && !d->hooks->ready())
+		log_warn("not fully ready after %d ms (authd not answering?); serving anyway",
+		         DAEMON_READY_WAIT_MS);
+	uv_close((uv_handle_t *)&d->ready_tick, NULL);
+}
+
 static void daemon_close_walk(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -253,6 +281,7 @@ int daemon_main(int argc, char **argv, const struct daemon_hooks *hooks)
 
 	log_info("daemon started -- version %s, configuration %s", TERN_VERSION,
 	         d->config_path != NULL ? d->config_path : "(built-in defaults)");
+	daemon_wait_ready(d);
 	char ready[64];
 	snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld", (long)getpid());
 	daemon_notify(ready);

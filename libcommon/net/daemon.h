@@ -32,7 +32,14 @@ struct daemon_hooks {
 	int (*reload)(const struct config *cfg, char **error_r);
 	/* Stop accepting and start closing sessions; the loop ends when all handles close. */
 	void (*shutdown)(void);
+	/* Optional: true once the daemon can serve every client fully (e.g. its auth client
+	 * has learned authd's mechanisms, so the first CAPABILITY lists them). At start,
+	 * READY=1 waits for it — the loop runs and serves meanwhile — at most
+	 * DAEMON_READY_WAIT_MS, then is sent anyway with a warning. */
+	bool (*ready)(void);
 };
+
+#define DAEMON_READY_WAIT_MS 5000
 
 int daemon_main(int argc, char **argv, const struct daemon_hooks *hooks);
 /* The config in force (changes on reload). */

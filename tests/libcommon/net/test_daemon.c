@@ -194,6 +194,40 @@ static const struct daemon_hooks d_hooks = {
     .shutdown = d_shutdown,
 };
 
+/* A daemon whose ready hook turns true 400 ms after setup. */
+static uv_timer_t ready_timer;
+static bool ready_flag;
+
+static void on_ready_timer(uv_timer_t *t)
+{
+	(void)t;
+	ready_flag = true;
+}
+
+static int d_setup_slow(uv_loop_t *loop, const struct config *cfg, char **error_r)
+{
+	int r = d_setup(loop, cfg, error_r);
+	uv_timer_init(loop, &ready_timer);
+	uv_timer_start(&ready_timer, on_ready_timer, 400, 0);
+	return r;
+}
+
+static bool d_ready(void)
+{
+	return ready_flag;
+}
+
+static const struct daemon_hooks d_hooks_ready = {
+    .service = "dtest",
+    .user_key = "default_user",
+    .setup = d_setup_slow,
+    .reload = d_reload,
+    .shutdown = d_shutdown,
+    .ready = d_ready,
+};
+
+static const struct daemon_hooks *spawn_hooks = &d_hooks;
+
 static pid_t spawn_daemon(struct dtest *t, const char *extra_arg, int stdout_fd)
 {
 	snprintf(dsock_addr, sizeof(dsock_addr), "unix:%s", t->sock);
@@ -206,7 +240,7 @@ static pid_t spawn_daemon(struct dtest *t, const char *extra_arg, int stdout_fd)
 		if (stdout_fd >= 0)
 			dup2(stdout_fd, STDOUT_FILENO);
 		char *argv[] = {"tern-dtest", "-c", t->conf, (char *)extra_arg, NULL};
-		_exit(daemon_main(extra_arg != NULL ? 4 : 3, argv, &d_hooks));
+		_exit(daemon_main(extra_arg != NULL ? 4 : 3, argv, spawn_hooks));
 	}
 	unsetenv("NOTIFY_SOCKET");
 	return pid;
@@ -426,15 +460,53 @@ static void test_drop_privileges(void **state)
 	assert_int_equal(wait_child(pid), 0);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* READY=1 waits for the ready hook; clients are served meanwhile. */
+static void test_ready_waits_for_hook(void **state)
+{
+	(void)state;
+	struct dtest t;
+	dtest_init(&t);
+	write_file(t.conf, good_conf);
+	spawn_hooks = &d_hooks_ready;
+	uint64_t t0 = mono_ms();
+	pid_t pid = spawn_daemon(&t, NULL, -1);
+	spawn_hooks = &d_hooks;
+	int s1 = -1;
+	for (int i = 0; i < 300 && s1 < 0; i++) {
+		s1 = nt_connect_unix(t.sock);
+		if (s1 < 0)
+			usleep(10000);
+	}
+	assert_true(s1 >= 0);
+	char line[128];
+	assert_true(nt_read_line(s1, line, sizeof(line)));
+	assert_string_equal(line, "220 hi");
+	char msg[256];
+	assert_true(wait_notify(&t, msg, sizeof(msg)));
+	assert_true(strncmp(msg, "READY=1", 7) == 0);
+	/* Not before the hook said yes (400 ms after setup). */
+	assert_true(mono_ms() - t0 >= 390);
+	close(s1);
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_child(pid), 0);
+	dtest_cleanup(&t);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 	log_init("test", LOG_TARGET_STDERR);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_daemon_life_cycle),
-	    cmocka_unit_test(test_daemon_check_config),
-	    cmocka_unit_test(test_notify_sockets),
-	    cmocka_unit_test(test_drop_privileges),
+	    cmocka_unit_test(test_daemon_life_cycle),    cmocka_unit_test(test_daemon_check_config),
+	    cmocka_unit_test(test_notify_sockets),       cmocka_unit_test(test_drop_privileges),
+	    cmocka_unit_test(test_ready_waits_for_hook),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
