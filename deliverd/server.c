@@ -536,6 +536,10 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 	if (make_spool_dir(cfg, D.spool_dir, error_r) < 0)
 		return -1;
 	D.userdb = userdb_client_new(loop, config_str(cfg, "authd", "userdb_socket"));
+	/* The queue and the maildrop exist before the sockets do: whoever sees a socket may
+	 * rely on them (a remote recipient goes to the queue; sendmail -bp reads it). */
+	if (relay_setup(loop, cfg, D.hostname, error_r) < 0)
+		return -1;
 	D.lmtp = start_listener(cfg, "lmtp", config_str(cfg, "deliverd", "lmtp_socket"), error_r);
 	if (D.lmtp == NULL)
 		return -1;
@@ -545,8 +549,6 @@ static int on_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 		if (D.submit == NULL)
 			return -1;
 	}
-	if (relay_setup(loop, cfg, D.hostname, error_r) < 0)
-		return -1;
 	log_info("ready: lmtp=%s, %zu virtual aliases, %zu local aliases",
 	         config_str(cfg, "deliverd", "lmtp_socket"), alias_map_count(D.maps.virtual_map),
 	         alias_map_count(D.maps.local_map));
