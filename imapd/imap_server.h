@@ -16,6 +16,7 @@
 struct auth_client;
 struct config;
 struct listener;
+struct store_pool;
 struct tls_ctx;
 struct userdb_client;
 
@@ -32,6 +33,8 @@ struct imap_server {
 	uint64_t login_timeout_ms; /* before authentication */
 	unsigned max_bad_commands; /* then BYE */
 	bool shutting_down;
+	/* Loaded folders shared by the sessions (SELECT, STATUS, APPEND, COPY targets). */
+	struct store_pool *pool;
 };
 
 extern struct imap_server imap_server;
