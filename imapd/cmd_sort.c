@@ -93,12 +93,16 @@ static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t s
 	e->uid = m->uid;
 	e->arrival = m->idate;
 	e->size = m->vsize;
-	if (need & NEED_KEY(SORT_DATE)) {
+	int64_t sent;
+	if ((need & NEED_KEY(SORT_DATE)) && store_mailbox_sort_date(box, seq, &sent)) {
+		e->date = (time_t)sent; /* parsed by an earlier SORT/THREAD of any session */
+	} else if (need & NEED_KEY(SORT_DATE)) {
 		char *date = cached_field(box, seq, MIME_FIELD_DATE);
 		e->date = date != NULL ? imap_rfc822_date_parse(date) : -1;
 		if (e->date == -1)
 			e->date = m->idate; /* RFC 5256: no usable Date: -> internal date */
 		free(date);
+		store_mailbox_set_sort_date(box, seq, (int64_t)e->date);
 	}
 	if (need & NEED_KEY(SORT_SUBJECT)) {
 		char *raw = cached_field(box, seq, MIME_FIELD_SUBJECT);
@@ -307,16 +311,26 @@ enum imap_cmd_result imap_sort_run(struct imap_session *s, const struct imap_arg
 	sort_crit = crit;
 	sort_n_crit = n_crit;
 	qsort(e, n, sizeof(*e), cmp_entries);
+	/* Numbers written by hand (no printf per UID); the entries are freed after, so the
+	 * buffer's growth does not run into a heap full of just-freed small blocks. */
 	struct buf line;
 	buf_init(&line, 0);
 	(void)buf_append_str(&line, "* SORT");
-	(void)buf_append(&line, "", 0);
 	for (size_t i = 0; i < n; i++) {
-		(void)buf_printf(&line, " %zu", uid ? (size_t)e[i].uid : e[i].seq);
-		entry_free(&e[i]);
+		char num[24], *p = num + sizeof(num);
+		size_t v = uid ? (size_t)e[i].uid : e[i].seq;
+		do {
+			*--p = (char)('0' + v % 10);
+			v /= 10;
+		} while (v != 0);
+		*--p = ' ';
+		(void)buf_append(&line, p, (size_t)(num + sizeof(num) - p));
 	}
-	imap_session_send(s, "%s", buf_cstr(&line));
+	(void)buf_append(&line, "\r\n", 2);
+	imap_session_write(s, line.data, line.len);
 	buf_free(&line);
+	for (size_t i = 0; i < n; i++)
+		entry_free(&e[i]);
 	free(e);
 	free(crit);
 	imap_session_tagged(s, "OK", "Sort completed.");

@@ -410,6 +410,22 @@ char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq)
 	return xasprintf("%s/%s/%s", box->f->path, m->in_new ? "new" : "cur", m->name);
 }
 
+bool store_mailbox_sort_date(const struct store_mailbox *box, size_t seq, int64_t *date_r)
+{
+	if (seq < 1 || seq > mbox_visible(box) || !box->view->msgs[seq - 1]->sort_date_set)
+		return false;
+	*date_r = box->view->msgs[seq - 1]->sort_date;
+	return true;
+}
+
+void store_mailbox_set_sort_date(struct store_mailbox *box, size_t seq, int64_t date)
+{
+	if (seq < 1 || seq > mbox_visible(box))
+		return;
+	box->view->msgs[seq - 1]->sort_date = date;
+	box->view->msgs[seq - 1]->sort_date_set = true;
+}
+
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx)
 {
 	return idx < STORE_KEYWORDS_MAX ? box->f->kw.names[idx] : NULL;

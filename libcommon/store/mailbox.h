@@ -118,6 +118,12 @@ struct buf;
 enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq, int field,
                                            struct buf *out, bool *present_r);
 
+/* A sort key of message seq kept with the loaded folder while it is loaded (shared by
+ * the pool's handles; not written to disk): the sent date as the caller parsed it from
+ * the Date: header. Messages never change, so it is computed once per message. */
+bool store_mailbox_sort_date(const struct store_mailbox *box, size_t seq, int64_t *date_r);
+void store_mailbox_set_sort_date(struct store_mailbox *box, size_t seq, int64_t date);
+
 /* Keyword names of this folder (dovecot-keywords). NULL for an unused index. */
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx);
 /* Index of a keyword, added when create is set; -1 when unknown / no room. */

@@ -412,10 +412,14 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 				mbox_note_changed_all(f, o->m.uid);
 			/* o stays where it is (and in its block); it takes fm's contents. */
 			struct mbox_slab *slab = o->slab;
+			bool date_set = o->sort_date_set;
+			int64_t date = o->sort_date;
 			if (!o->name_in_slab)
 				free(o->name);
 			*o = *fm;
 			o->slab = slab;
+			o->sort_date_set = date_set; /* the file (so its Date:) is the same */
+			o->sort_date = date;
 			if (fm->name_in_slab) {
 				o->name = xstrdup(fm->name); /* fm's block may go before o */
 				o->name_in_slab = false;

@@ -27,6 +27,8 @@ struct mbox_msg {
 	struct mbox_slab *slab; /* the block holding this message, or NULL: allocated alone */
 	bool name_in_slab;      /* name is inside slab's block (else allocated alone) */
 	bool in_new;
+	bool sort_date_set; /* sort_date holds the caller's parsed Date: */
+	int64_t sort_date;
 };
 
 /* Releases m (NULL is fine) and its name; frees its block with the block's last message. */

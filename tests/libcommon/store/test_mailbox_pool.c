@@ -365,6 +365,37 @@ static void test_pool_snapshot_reload_by_other_process(void **state)
 	free(idx);
 }
 
+static void test_pool_sort_date_shared(void **state)
+{
+	(void)state;
+	deliver(root, "x");
+	deliver(root, "y");
+	struct store_pool *pool = store_pool_new(2);
+	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root);
+	int64_t d = 0;
+	assert_false(store_mailbox_sort_date(a, 1, &d));
+	store_mailbox_set_sort_date(a, 2, 1700000000);
+	store_mailbox_set_sort_date(a, 3, 5); /* past the view: ignored */
+	assert_true(store_mailbox_sort_date(b, 2, &d));
+	assert_int_equal(d, 1700000000);
+	assert_false(store_mailbox_sort_date(b, 1, &d));
+	assert_false(store_mailbox_sort_date(b, 3, &d));
+	/* A plain handle (its own folder) does not see the pool's keys. */
+	struct store_mailbox *other = open_plain(root);
+	assert_false(store_mailbox_sort_date(other, 2, &d));
+	/* Kept across syncs and flag changes. */
+	assert_int_equal(store_mailbox_set_flags(other, 2, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0),
+	                 STORE_OK);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(b, &res), STORE_OK);
+	assert_true(store_mailbox_sort_date(b, 2, &d));
+	assert_int_equal(d, 1700000000);
+	store_mailbox_close(&other);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+	store_pool_free(&pool);
+}
+
 /* The same operations on pooled handles of folder P and plain handles of folder Q. */
 #define DIFF_HANDLES 3
 
@@ -492,6 +523,7 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_snapshot_reload_by_other_process, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_sort_date_shared, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_matches_separate_handles, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
