@@ -82,6 +82,7 @@ struct mbox_folder {
 	bool force_scan;             /* a file was not where the index said: rescan the dirs */
 	bool import_uidlist;         /* the next scan takes UIDs from dovecot-uidlist */
 	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
+	int64_t scan_start_ns;       /* when this process's last full scan began; 0: none yet */
 	/* Handles open on it. */
 	struct store_mailbox *handles;
 	size_t nhandles;

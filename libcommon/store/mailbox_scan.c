@@ -223,14 +223,35 @@ static void dir_mtime(int fd, int64_t *ns_r)
 	                            : 0;
 }
 
-static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
+static int64_t now_ns(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+/*
+ * Whether a directory whose mtime is still the indexed one may hide a change: one made
+ * in the same timestamp tick as that mtime, after the scan read the directory. It cannot
+ * when the mtime is older than SCAN_DIRTY_NS, or older than this process's last scan by
+ * more than a tick: any later change would have given a newer mtime. A tick is taken as
+ * 100 ms when the file system keeps sub-second times (the kernel's coarse clock is a few
+ * ms), else as SCAN_DIRTY_NS (FAT keeps 2 s).
+ */
+static bool mtime_settled(const struct mbox_folder *f, int64_t mtime_ns, int64_t now)
+{
+	if (now - mtime_ns >= SCAN_DIRTY_NS)
+		return true;
+	int64_t tick = mtime_ns % 1000000000LL != 0 ? 100000000LL : SCAN_DIRTY_NS;
+	return f->scan_start_ns != 0 && mtime_ns < f->scan_start_ns - tick;
+}
+
+static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
+{
+	int64_t now = now_ns();
 	return box->f->force_scan || cur_ns != box->f->st.hdr.cur_mtime_ns ||
-	       new_ns != box->f->st.hdr.new_mtime_ns || now_ns - cur_ns < SCAN_DIRTY_NS ||
-	       now_ns - new_ns < SCAN_DIRTY_NS;
+	       new_ns != box->f->st.hdr.new_mtime_ns || !mtime_settled(box->f, cur_ns, now) ||
+	       !mtime_settled(box->f, new_ns, now);
 }
 
 static enum store_error log_dates(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
@@ -288,6 +309,7 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 	bool have_ul = box->f->import_uidlist && uidlist_read(box->f->dir_fd, &ul) == 0;
 	box->f->import_uidlist = false;
 	struct scan sc = {.box = box};
+	int64_t start_ns = now_ns();
 	table_build(&sc.table, &box->f->st);
 	sc.seen = xcalloc(box->f->st.count + 1, sizeof(bool));
 	enum store_error e = STORE_OK;
@@ -307,6 +329,7 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 		dir_mtime(box->f->new_fd, &new_ns);
 		e = log_dates(box, cur_ns, new_ns);
 		box->f->force_scan = false;
+		box->f->scan_start_ns = start_ns;
 	}
 	return e;
 }
