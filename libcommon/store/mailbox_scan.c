@@ -235,14 +235,16 @@ static int64_t now_ns(void)
  * in the same timestamp tick as that mtime, after the scan read the directory. It cannot
  * when the mtime is older than SCAN_DIRTY_NS, or older than this process's last scan by
  * more than a tick: any later change would have given a newer mtime. A tick is taken as
- * 100 ms when the file system keeps sub-second times (the kernel's coarse clock is a few
- * ms), else as SCAN_DIRTY_NS (FAT keeps 2 s).
+ * 20 ms when the file system keeps sub-second times (Linux stamps files from its coarse
+ * clock, which lags by at most one jiffy: 10 ms at HZ=100), else as SCAN_DIRTY_NS (FAT
+ * keeps 2 s). A scan that moved files itself changed the mtimes, so the next sync reads
+ * the directories once more, unless it comes 2 s later.
  */
 static bool mtime_settled(const struct mbox_folder *f, int64_t mtime_ns, int64_t now)
 {
 	if (now - mtime_ns >= SCAN_DIRTY_NS)
 		return true;
-	int64_t tick = mtime_ns % 1000000000LL != 0 ? 100000000LL : SCAN_DIRTY_NS;
+	int64_t tick = mtime_ns % 1000000000LL != 0 ? 20000000LL : SCAN_DIRTY_NS;
 	return f->scan_start_ns != 0 && mtime_ns < f->scan_start_ns - tick;
 }
 
