@@ -237,8 +237,6 @@ static void conn_dispatch(struct conn *c)
 			break;
 	}
 	c->in_dispatch = false;
-	if (c->in.len == 0)
-		buf_free(&c->in); /* everything was taken: an idle connection holds no input */
 	if (round == CONN_DISPATCH_ROUNDS && c->state == CONN_OPEN)
 		uv_idle_start(&c->kick, conn_on_kick);
 	else if (c->peer_eof && !c->paused && c->state == CONN_OPEN)
@@ -322,12 +320,8 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn *c = container_of(req, struct conn, write_req);
 	c->writing = false;
 	buf_reset(&c->out_flight);
-	/* Give a burst's memory back, and all of it when nothing more is queued: an idle
-	 * connection (thousands of them in IDLE) holds no output buffers. */
-	if (c->out_flight.cap > 4 * CONN_READ_CHUNK || c->out.len == 0)
-		buf_free(&c->out_flight);
-	if (c->out.len == 0)
-		buf_free(&c->out);
+	if (c->out_flight.cap > 4 * CONN_READ_CHUNK)
+		buf_free(&c->out_flight); /* give a burst's memory back */
 	if (c->state == CONN_CLOSED)
 		return;
 	if (status < 0) {
