@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/xalloc.h"
@@ -216,6 +217,19 @@ size_t store_pool_folders(const struct store_pool *pool)
 	return pool->folders;
 }
 
+/* Whether path still names the directory f has open (same device and inode). */
+static bool folder_still_at(const struct mbox_folder *f, const char *path)
+{
+	int fd = maildir_open_folder(path, false);
+	if (fd < 0)
+		return false;
+	struct stat a, b;
+	bool same = fstat(fd, &a) == 0 && fstat(f->dir_fd, &b) == 0 && a.st_dev == b.st_dev &&
+	            a.st_ino == b.st_ino;
+	close(fd);
+	return same;
+}
+
 enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *path,
                                            struct store_mailbox **box_r, const char **error_r)
 {
@@ -223,6 +237,16 @@ enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *
 	struct mbox_folder *f = pool->head;
 	while (f != NULL && strcmp(f->path, path) != 0)
 		f = f->pool_next;
+	if (f != NULL && !folder_still_at(f, path)) {
+		/* Deleted, renamed away or replaced by another process since it was loaded: its
+		 * handles keep it (as a plain open would), the pool forgets it. */
+		pool_unlink(pool, f);
+		if (f->nhandles == 0) {
+			pool->idle--;
+			folder_free(f);
+		}
+		f = NULL;
+	}
 	if (f != NULL) {
 		pool_unlink(pool, f);
 		if (f->nhandles == 0)

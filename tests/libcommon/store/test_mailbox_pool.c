@@ -315,6 +315,48 @@ static void test_pool_keeps_idle_folder_and_catches_up(void **state)
 	free(sent);
 }
 
+/* A kept idle folder whose directory was renamed away and replaced by another one of the
+ * same name (another process's RENAME/DELETE + CREATE) must not be reused: the next open
+ * shows the new directory, and the renamed one keeps its own messages. */
+static void test_pool_forgets_replaced_folder(void **state)
+{
+	(void)state;
+	char *work = xasprintf("%s/.Work", root), *moved = xasprintf("%s/.Moved", root);
+	deliver(work, "old");
+	struct store_pool *pool = store_pool_new(4);
+	struct store_mailbox *a = open_pooled(pool, work);
+	assert_int_equal(store_mailbox_count(a), 1);
+	store_mailbox_close(&a);
+	assert_int_equal(store_pool_folders(pool), 1); /* kept, with no handle */
+	assert_int_equal(rename(work, moved), 0);
+	deliver(work, "fresh one");
+	deliver(work, "fresh two");
+	a = open_pooled(pool, work);
+	assert_int_equal(store_mailbox_count(a), 2);
+	assert_subject(a, 1, "fresh one");
+	assert_subject(a, 2, "fresh two");
+	assert_int_equal(store_pool_folders(pool), 1); /* the stale one was dropped */
+	struct store_mailbox *m = open_pooled(pool, moved);
+	assert_int_equal(store_mailbox_count(m), 1);
+	assert_subject(m, 1, "old");
+	store_mailbox_close(&m);
+	/* Replaced while a handle still has it open: that handle keeps the old directory. */
+	assert_int_equal(rename(work, moved), -1); /* .Moved is not empty */
+	char *gone = xasprintf("%s/.Gone", root);
+	assert_int_equal(rename(work, gone), 0);
+	deliver(work, "third");
+	struct store_mailbox *b = open_pooled(pool, work);
+	assert_int_equal(store_mailbox_count(b), 1);
+	assert_subject(b, 1, "third");
+	assert_int_equal(store_mailbox_count(a), 2);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+	store_pool_free(&pool);
+	free(work);
+	free(moved);
+	free(gone);
+}
+
 /* Toggles \Seen on uid 1..n through box enough times to make it rewrite the snapshot. */
 static void churn(struct store_mailbox *box, uint32_t n, int rounds)
 {
@@ -524,6 +566,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pool_close_order_and_survivor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_keeps_idle_folder_and_catches_up, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_forgets_replaced_folder, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_snapshot_reload_by_other_process, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_sort_date_shared, setup, teardown),
