@@ -288,16 +288,18 @@ static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_n
  * recorded as 0: a change made after our readdir but within the same kernel clock tick
  * (a rename by a process that then died before logging it) leaves the mtime as it was,
  * and once the window has passed nobody would look again. With 0 the first sync after
- * the window scans once more and records mtimes that are safe to trust.
+ * the window scans once more and records mtimes that are safe to trust. An mtime older
+ * than this scan's start by more than a tick (mtime_settled) is safe at once: a later
+ * change would have given a newer one.
  */
 static enum store_error log_dates(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-	if (now_ns - cur_ns < SCAN_DIRTY_NS)
+	/* box->f->scan_start_ns is the start of the scan that read the directories: an mtime
+	 * older than it by more than a tick cannot hide a change made after the readdir. */
+	int64_t now = now_ns();
+	if (!mtime_settled(box->f, cur_ns, now))
 		cur_ns = 0;
-	if (now_ns - new_ns < SCAN_DIRTY_NS)
+	if (!mtime_settled(box->f, new_ns, now))
 		new_ns = 0;
 	if (cur_ns == box->f->st.hdr.cur_mtime_ns && new_ns == box->f->st.hdr.new_mtime_ns)
 		return STORE_OK;
@@ -378,9 +380,9 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 	if (e == STORE_OK) {
 		dir_mtime(box->f->cur_fd, &cur_ns);
 		dir_mtime(box->f->new_fd, &new_ns);
+		box->f->scan_start_ns = start_ns;
 		e = log_dates(box, cur_ns, new_ns);
 		box->f->force_scan = false;
-		box->f->scan_start_ns = start_ns;
 	}
 	return e;
 }
