@@ -51,7 +51,7 @@ static struct store_mailbox *append_open(struct imap_session *s, const char *nam
 	char *path = folder_exists(s->home, name) ? folder_path(s->home, name) : NULL;
 	struct store_mailbox *box = NULL;
 	const char *error;
-	if (path != NULL && store_mailbox_open(path, &box, &error) == STORE_OK)
+	if (path != NULL && imap_mailbox_open(path, &box, &error) == STORE_OK)
 		*own_r = true;
 	free(path);
 	return box;

@@ -43,7 +43,7 @@ enum imap_cmd_result imap_copy_run(struct imap_session *s, const struct imap_arg
 	}
 	char *path = folder_exists(s->home, name) ? folder_path(s->home, name) : NULL;
 	struct store_mailbox *dst = NULL;
-	if (path == NULL || store_mailbox_open(path, &dst, &error) != STORE_OK) {
+	if (path == NULL || imap_mailbox_open(path, &dst, &error) != STORE_OK) {
 		free(path);
 		free(seqs);
 		imap_session_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist.");

@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "imap_args.h"
 #include "imap_qresync.h"
+#include "imap_server.h"
 #include "imap_session.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -24,6 +25,14 @@ static const struct {
     {STORE_FLAG_DELETED, "\\Deleted"},   {STORE_FLAG_SEEN, "\\Seen"},
     {STORE_FLAG_DRAFT, "\\Draft"},
 };
+
+enum store_error imap_mailbox_open(const char *path, struct store_mailbox **box_r,
+                                   const char **error_r)
+{
+	if (imap_server.pool != NULL)
+		return store_mailbox_open_pooled(imap_server.pool, path, box_r, error_r);
+	return store_mailbox_open(path, box_r, error_r);
+}
 
 enum store_error imap_mailbox_select(struct imap_session *s, const char *name, bool readonly,
                                      const char **error_r)
@@ -40,7 +49,7 @@ enum store_error imap_mailbox_select(struct imap_session *s, const char *name, b
 		return STORE_ENOENT;
 	}
 	struct store_mailbox *box;
-	enum store_error err = store_mailbox_open(path, &box, error_r);
+	enum store_error err = imap_mailbox_open(path, &box, error_r);
 	free(path);
 	if (err != STORE_OK)
 		return err;

@@ -28,6 +28,11 @@ struct imap_selected {
 	bool saved_valid;
 };
 
+/* Opens the folder at path through the process's pool (imap_server.pool), or on its own
+ * when there is no pool. */
+enum store_error imap_mailbox_open(const char *path, struct store_mailbox **box_r,
+                                   const char **error_r);
+
 /* Opens name for the session (closing any selected one). Returns a store error. */
 enum store_error imap_mailbox_select(struct imap_session *s, const char *name, bool readonly,
                                      const char **error_r);

@@ -13,6 +13,11 @@
 #include "imap_session.h"
 #include "net/listener.h"
 #include "net/tls.h"
+#include "store/mailbox.h"
+
+/* Folders the pool keeps loaded after their last session left (each holds 6 descriptors
+ * and its index in memory), so a client coming back does not reload them. */
+#define IMAP_POOL_KEEP_IDLE 64
 
 struct imap_server imap_server;
 
@@ -87,6 +92,8 @@ int imap_server_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 {
 	imap_server.loop = loop;
 	server_read_limits(cfg);
+	if (imap_server.pool == NULL)
+		imap_server.pool = store_pool_new(IMAP_POOL_KEEP_IDLE);
 	if (server_load_tls(cfg, &imap_server.tls, error_r) < 0)
 		return -1;
 	imap_server.auth = auth_client_new(loop, config_str(cfg, "authd", "auth_socket"));

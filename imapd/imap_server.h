@@ -16,6 +16,7 @@
 struct auth_client;
 struct config;
 struct listener;
+struct store_pool;
 struct tls_ctx;
 struct userdb_client;
 
@@ -33,6 +34,8 @@ struct imap_server {
 	unsigned max_bad_commands; /* then BYE */
 	bool literal_plus;         /* LITERAL+ advertised; else LITERAL- with its 4096 cap */
 	bool shutting_down;
+	/* Loaded folders shared by the sessions (SELECT, STATUS, APPEND, COPY targets). */
+	struct store_pool *pool;
 };
 
 extern struct imap_server imap_server;

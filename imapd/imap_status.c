@@ -56,7 +56,7 @@ int imap_status_line(struct imap_session *s, const char *name, unsigned items, s
 	char *path = folder_exists(s->home, name) ? folder_path(s->home, name) : NULL;
 	struct store_mailbox *box = NULL;
 	const char *error;
-	if (path == NULL || store_mailbox_open(path, &box, &error) != STORE_OK) {
+	if (path == NULL || imap_mailbox_open(path, &box, &error) != STORE_OK) {
 		free(path);
 		return -1;
 	}

@@ -12,7 +12,7 @@
  * Every function that changes the folder takes the folder lock (fcntl, tern-index.lock),
  * catches up with the changes others made, makes its change and releases the lock, so
  * concurrent writers never lose each other's updates. A store_mailbox is used by one
- * thread at a time.
+ * thread at a time (and all handles of one pool by one thread, see store_pool).
  */
 #ifndef TERN_STORE_MAILBOX_H
 #define TERN_STORE_MAILBOX_H
@@ -69,6 +69,31 @@ enum store_error store_mailbox_open(const char *path, struct store_mailbox **box
                                     const char **error_r);
 void store_mailbox_close(struct store_mailbox **box);
 
+/*
+ * A pool shares one loaded folder (descriptors, index state, keywords, cache) among all
+ * the handles of a process that open the same path with store_mailbox_open_pooled().
+ * Each handle keeps its own view: sequence numbers, and the EXPUNGE/EXISTS/flag reports
+ * of its next sync, exactly as a handle of its own (or another process) would see them;
+ * handles that synced at the same moment share one list of messages. A new handle
+ * catches up with the files and other processes (log tail, new/) like any sync.
+ *
+ * Single-threaded: a pool and every handle from it are used by one thread (imapd calls
+ * the store on its loop thread only).
+ *
+ * keep_idle: how many folders without handles the pool keeps loaded (LRU) so that the
+ * next open is cheap; 0 frees a folder with its last handle.
+ */
+struct store_pool;
+struct store_pool *store_pool_new(size_t keep_idle);
+/* Frees the kept folders; folders with open handles go when their last handle closes. */
+void store_pool_free(struct store_pool **pool);
+/* Folders loaded in the pool, with or without handles. */
+size_t store_pool_folders(const struct store_pool *pool);
+/* As store_mailbox_open, sharing the loaded folder with the pool's other handles of path
+ * (the same string: callers build paths the same way). Close with store_mailbox_close. */
+enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *path,
+                                           struct store_mailbox **box_r, const char **error_r);
+
 /* Picks up new files (moving them from new/ to cur/), renames and removals by other
  * programs, and changes by other processes; then updates the view. */
 enum store_error store_mailbox_sync(struct store_mailbox *box, struct store_sync_result *res);
@@ -94,6 +119,12 @@ struct buf;
  * tells whether the message has that field. Cheaper than store_mailbox_cache. */
 enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq, int field,
                                            struct buf *out, bool *present_r);
+
+/* A sort key of message seq kept with the loaded folder while it is loaded (shared by
+ * the pool's handles; not written to disk): the sent date as the caller parsed it from
+ * the Date: header. Messages never change, so it is computed once per message. */
+bool store_mailbox_sort_date(const struct store_mailbox *box, size_t seq, int64_t *date_r);
+void store_mailbox_set_sort_date(struct store_mailbox *box, size_t seq, int64_t date);
 
 /* Keyword names of this folder (dovecot-keywords). NULL for an unused index. */
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx);

@@ -36,10 +36,11 @@ static void blob_put(struct buf *b, const char *s, size_t len)
 
 static int cache_open(struct store_mailbox *box)
 {
-	if (box->cache_fd < 0)
-		box->cache_fd = openat(box->dir_fd, INDEX_CACHE_FILE,
-		                       O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
-	return box->cache_fd;
+	if (box->f->cache_fd < 0)
+		box->f->cache_fd =
+		    openat(box->f->dir_fd, INDEX_CACHE_FILE,
+		           O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	return box->f->cache_fd;
 }
 
 /* Appends root's framed blob to frame; nothing when it is too big for a frame. */
@@ -77,8 +78,8 @@ static enum store_error cache_append(struct store_mailbox *box, const struct mim
 	rec->cache_off = 0;
 	rec->cache_len = 0;
 	struct stat sb;
-	if (frame.len > 0 && cache_open(box) >= 0 && fstat(box->cache_fd, &sb) == 0 &&
-	    write(box->cache_fd, frame.data, frame.len) == (ssize_t)frame.len) {
+	if (frame.len > 0 && cache_open(box) >= 0 && fstat(box->f->cache_fd, &sb) == 0 &&
+	    write(box->f->cache_fd, frame.data, frame.len) == (ssize_t)frame.len) {
 		rec->cache_off = (uint64_t)sb.st_size;
 		rec->cache_len = (uint32_t)frame.len;
 	}
@@ -198,7 +199,7 @@ static bool cache_load(struct store_mailbox *box, const struct mbox_msg *m, unsi
                        const unsigned char **payload, size_t *plen)
 {
 	size_t flen;
-	return pread(box->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
+	return pread(box->f->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
 	           (ssize_t)m->cache_len &&
 	       index_unframe(data, m->cache_len, payload, plen, &flen);
 }
@@ -240,8 +241,8 @@ static bool cache_read(struct store_mailbox *box, const struct mbox_msg *m, stru
 	if (m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
 		return false;
 	unsigned char *data = xmalloc(m->cache_len);
-	bool ok =
-	    pread(box->cache_fd, data, m->cache_len, (off_t)m->cache_off) == (ssize_t)m->cache_len;
+	bool ok = pread(box->f->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
+	          (ssize_t)m->cache_len;
 	const unsigned char *payload;
 	size_t plen, flen;
 	ok = ok && index_unframe(data, m->cache_len, &payload, &plen, &flen);
@@ -277,7 +278,8 @@ static enum store_error blob_build(struct store_mailbox *box, const struct mbox_
 	struct mime_part *root = NULL;
 	struct stat sb;
 	*len_r = 0;
-	enum store_error e = parse_file(m->in_new ? box->new_fd : box->cur_fd, m->name, &root, &sb);
+	enum store_error e =
+	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, &root, &sb);
 	if (e == STORE_OK) {
 		size_t before = blobs->len;
 		blob_encode(root, blobs);
@@ -304,8 +306,8 @@ static enum store_error batch_commit(struct store_mailbox *box, const struct buf
 	struct stat sb;
 	if (blobs->len == 0)
 		return STORE_OK;
-	if (cache_open(box) < 0 || fstat(box->cache_fd, &sb) < 0 ||
-	    write(box->cache_fd, blobs->data, blobs->len) != (ssize_t)blobs->len)
+	if (cache_open(box) < 0 || fstat(box->f->cache_fd, &sb) < 0 ||
+	    write(box->f->cache_fd, blobs->data, blobs->len) != (ssize_t)blobs->len)
 		return STORE_ETEMP; /* a torn tail of blobs nobody points at is harmless */
 	struct buf p, frames;
 	buf_init(&p, 0);
@@ -339,22 +341,22 @@ static enum store_error cache_build_batch(struct store_mailbox *box, uint32_t ui
 	struct pending_blob *pend = xcalloc(CACHE_BATCH_MSGS, sizeof(*pend));
 	size_t n = 0;
 	uint32_t len;
-	struct mbox_msg *m = mbox_find(&box->st, uid);
+	struct mbox_msg *m = mbox_find(&box->f->st, uid);
 	enum store_error e =
 	    m == NULL || m->m.expunged ? STORE_ENOENT : blob_build(box, m, &blobs, &len);
 	if (e == STORE_ENOENT && m != NULL && !m->m.expunged) {
 		e = mbox_scan(box, true);
-		m = mbox_find(&box->st, uid);
+		m = mbox_find(&box->f->st, uid);
 		if (e == STORE_OK)
 			e = m == NULL || m->m.expunged ? STORE_ENOENT
 			                               : blob_build(box, m, &blobs, &len);
 	}
 	if (e == STORE_OK) {
 		pend[n++] = (struct pending_blob){uid, len, 0};
-		for (size_t j = (size_t)mbox_index_of(&box->st, uid) + 1;
-		     j < box->st.count && n < CACHE_BATCH_MSGS && blobs.len < CACHE_BATCH_BYTES;
+		for (size_t j = (size_t)mbox_index_of(&box->f->st, uid) + 1;
+		     j < box->f->st.count && n < CACHE_BATCH_MSGS && blobs.len < CACHE_BATCH_BYTES;
 		     j++) {
-			const struct mbox_msg *next = box->st.msgs[j];
+			const struct mbox_msg *next = box->f->st.msgs[j];
 			size_t before = blobs.len;
 			if (next->m.expunged || next->cache_len != 0 ||
 			    blob_build(box, next, &blobs, &len) != STORE_OK)
@@ -374,7 +376,8 @@ static enum store_error cache_from_file(struct store_mailbox *box, const struct 
 {
 	struct mime_part *root = NULL;
 	struct stat sb;
-	enum store_error e = parse_file(m->in_new ? box->new_fd : box->cur_fd, m->name, &root, &sb);
+	enum store_error e =
+	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, &root, &sb);
 	if (e == STORE_OK) {
 		struct buf b;
 		buf_init(&b, 0);
@@ -397,17 +400,17 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
                                      struct store_cache *cache)
 {
 	memset(cache, 0, sizeof(*cache));
-	if (seq == 0 || seq > box->visible)
+	if (seq == 0 || seq > mbox_visible(box))
 		return STORE_EINVAL;
-	uint32_t uid = box->st.msgs[seq - 1]->m.uid;
-	if (cache_read(box, box->st.msgs[seq - 1], cache))
+	uint32_t uid = box->view->msgs[seq - 1]->m.uid;
+	if (cache_read(box, box->view->msgs[seq - 1], cache))
 		return STORE_OK;
 	/* Not built yet (the first open does not parse), missing or damaged: parse the file
 	 * and store a fresh blob. */
 	enum store_error e = mbox_lock(box);
 	if (e != STORE_OK)
 		return e;
-	struct mbox_msg *m = mbox_find(&box->st, uid);
+	struct mbox_msg *m = mbox_find(&box->f->st, uid);
 	if (m != NULL && !m->m.expunged && cache_read(box, m, cache)) {
 		/* Another process built it, or compacted the cache: the fresh offsets read fine. */
 		mbox_unlock(box);
@@ -415,7 +418,7 @@ enum store_error store_mailbox_cache(struct store_mailbox *box, size_t seq,
 	}
 	e = cache_build_batch(box, uid);
 	mbox_unlock(box);
-	m = mbox_find(&box->st, uid);
+	m = mbox_find(&box->f->st, uid);
 	if (e == STORE_OK && (m == NULL || m->m.expunged))
 		e = STORE_ENOENT;
 	if (e == STORE_OK && !cache_read(box, m, cache))
@@ -427,9 +430,9 @@ enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq
                                            struct buf *out, bool *present_r)
 {
 	*present_r = false;
-	if (seq == 0 || seq > box->visible || field < 0 || field >= MIME_FIELD_COUNT)
+	if (seq == 0 || seq > mbox_visible(box) || field < 0 || field >= MIME_FIELD_COUNT)
 		return STORE_EINVAL;
-	int r = cache_read_item(box, box->st.msgs[seq - 1], 3 + field, out);
+	int r = cache_read_item(box, box->view->msgs[seq - 1], 3 + field, out);
 	if (r < 0) {
 		/* Damaged or missing: the full read rebuilds it. */
 		struct store_cache c;
@@ -449,12 +452,12 @@ enum store_error store_mailbox_cache_field(struct store_mailbox *box, size_t seq
 void mbox_cache_check(struct store_mailbox *box)
 {
 	struct stat open_st, path_st;
-	if (box->cache_fd < 0 || fstat(box->cache_fd, &open_st) < 0)
+	if (box->f->cache_fd < 0 || fstat(box->f->cache_fd, &open_st) < 0)
 		return;
-	if (fstatat(box->dir_fd, INDEX_CACHE_FILE, &path_st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (fstatat(box->f->dir_fd, INDEX_CACHE_FILE, &path_st, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    path_st.st_ino != open_st.st_ino) {
-		close(box->cache_fd);
-		box->cache_fd = -1;
+		close(box->f->cache_fd);
+		box->f->cache_fd = -1;
 	}
 }
 
@@ -463,8 +466,8 @@ void mbox_cache_check(struct store_mailbox *box)
 static int compact_copy(struct store_mailbox *box, int fd, uint64_t *offs, uint32_t *lens)
 {
 	uint64_t off = 0;
-	for (size_t i = 0; i < box->st.count; i++) {
-		struct mbox_msg *m = box->st.msgs[i];
+	for (size_t i = 0; i < box->f->st.count; i++) {
+		struct mbox_msg *m = box->f->st.msgs[i];
 		offs[i] = 0;
 		lens[i] = 0;
 		if (m->m.expunged || m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8)
@@ -490,38 +493,38 @@ static int compact_copy(struct store_mailbox *box, int fd, uint64_t *offs, uint3
 bool mbox_cache_compact(struct store_mailbox *box)
 {
 	struct stat sb;
-	if (!box->expunged_since_compact || box->lock_fd < 0 || cache_open(box) < 0 ||
-	    fstat(box->cache_fd, &sb) < 0)
+	if (!box->f->expunged_since_compact || box->f->lock_fd < 0 || cache_open(box) < 0 ||
+	    fstat(box->f->cache_fd, &sb) < 0)
 		return false;
-	box->expunged_since_compact = false;
+	box->f->expunged_since_compact = false;
 	uint64_t live = 0;
-	for (size_t i = 0; i < box->st.count; i++)
-		live += box->st.msgs[i]->m.expunged ? 0 : box->st.msgs[i]->cache_len;
+	for (size_t i = 0; i < box->f->st.count; i++)
+		live += box->f->st.msgs[i]->m.expunged ? 0 : box->f->st.msgs[i]->cache_len;
 	if ((uint64_t)sb.st_size <= CACHE_COMPACT_MIN + 2 * live)
 		return false;
 	char *unique = maildir_name_unique();
 	char *tmp = xasprintf(".tern-cache.tmp.%s", unique);
 	free(unique);
 	int fd =
-	    openat(box->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	uint64_t *offs = xcalloc(box->st.count + 1, sizeof(uint64_t));
-	uint32_t *lens = xcalloc(box->st.count + 1, sizeof(uint32_t));
+	    openat(box->f->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	uint64_t *offs = xcalloc(box->f->st.count + 1, sizeof(uint64_t));
+	uint32_t *lens = xcalloc(box->f->st.count + 1, sizeof(uint32_t));
 	bool ok = fd >= 0 && compact_copy(box, fd, offs, lens) == 0 && fsync(fd) == 0;
 	if (fd >= 0 && close(fd) < 0)
 		ok = false;
 	/* From the rename on, old offsets read the new file and fail their CRC: harmless. */
-	ok = ok && renameat(box->dir_fd, tmp, box->dir_fd, INDEX_CACHE_FILE) == 0 &&
-	     maildir_dirsync(box->dir_fd) == 0;
+	ok = ok && renameat(box->f->dir_fd, tmp, box->f->dir_fd, INDEX_CACHE_FILE) == 0 &&
+	     maildir_dirsync(box->f->dir_fd) == 0;
 	if (!ok)
-		(void)unlinkat(box->dir_fd, tmp, 0);
-	for (size_t i = 0; ok && i < box->st.count; i++) {
-		box->st.msgs[i]->cache_off = offs[i];
-		box->st.msgs[i]->cache_len = lens[i];
+		(void)unlinkat(box->f->dir_fd, tmp, 0);
+	for (size_t i = 0; ok && i < box->f->st.count; i++) {
+		box->f->st.msgs[i]->cache_off = offs[i];
+		box->f->st.msgs[i]->cache_len = lens[i];
 	}
 	free(offs);
 	free(lens);
 	free(tmp);
-	close(box->cache_fd);
-	box->cache_fd = -1;
+	close(box->f->cache_fd);
+	box->f->cache_fd = -1;
 	return ok;
 }

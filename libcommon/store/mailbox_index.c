@@ -72,13 +72,39 @@ struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid)
 	return i >= 0 ? st->msgs[i] : NULL;
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 void mbox_note_changed(struct store_mailbox *box, uint32_t uid)
 {
+	size_t visible = mbox_visible(box);
+	/* Only messages in the view are reported. */
+	if (visible == 0 || uid > box->view->msgs[visible - 1]->m.uid)
+		return;
+	if (box->changed_count == box->changed_cap && box->changed_cap > 2 * visible + 64) {
+		/* Bounded by the view: drop repeats before growing. */
+		qsort(box->changed, box->changed_count, sizeof(uint32_t), cmp_u32);
+		size_t n = 0;
+		for (size_t i = 0; i < box->changed_count; i++) {
+			if (n == 0 || box->changed[n - 1] != box->changed[i])
+				box->changed[n++] = box->changed[i];
+		}
+		box->changed_count = n;
+	}
 	if (box->changed_count == box->changed_cap) {
 		box->changed_cap = box->changed_cap * 2 + 16;
 		box->changed = xreallocarray(box->changed, box->changed_cap, sizeof(uint32_t));
 	}
 	box->changed[box->changed_count++] = uid;
+}
+
+void mbox_note_changed_all(struct mbox_folder *f, uint32_t uid)
+{
+	for (struct store_mailbox *h = f->handles; h != NULL; h = h->h_next)
+		mbox_note_changed(h, uid);
 }
 
 /* UIDs only grow: an ADD at or below the last UID is a replayed or bogus one. */
@@ -95,6 +121,7 @@ static void state_push(struct index_state *st, const struct index_rec *r, struct
 		st->msgs = xreallocarray(st->msgs, st->cap, sizeof(*st->msgs));
 	}
 	st->msgs[st->count++] = m;
+	st->dirty = true;
 	m->m.uid = r->uid;
 	m->m.flags = r->flags;
 	m->m.keywords = r->keywords;
@@ -121,8 +148,8 @@ static void state_add(struct index_state *st, struct index_rec *r)
 	state_push(st, r, m);
 }
 
-/* Applies one log payload; box (may be NULL) collects flag changes in its view. */
-static bool state_apply(struct store_mailbox *box, struct index_state *st, const unsigned char *p,
+/* Applies one log payload; f's handles (f may be NULL) learn of flag changes. */
+static bool state_apply(struct mbox_folder *f, struct index_state *st, const unsigned char *p,
                         size_t len)
 {
 	struct index_rec r;
@@ -142,8 +169,8 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
 			m->m.modseq = index_get_u64(p + 13);
 			mbox_msg_set_name(m, xstrndup((const char *)p + 25, len - 25));
 			m->in_new = false;
-			if (box != NULL && (size_t)mbox_index_of(st, m->m.uid) < box->visible)
-				mbox_note_changed(box, m->m.uid);
+			if (f != NULL)
+				mbox_note_changed_all(f, m->m.uid);
 		}
 		if (index_get_u64(p + 13) > st->hdr.highestmodseq)
 			st->hdr.highestmodseq = index_get_u64(p + 13);
@@ -151,8 +178,10 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
 	case INDEX_REC_EXPUNGE:
 		if (len != 13)
 			return false;
-		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL)
+		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL && !m->m.expunged) {
 			m->m.expunged = true;
+			st->dirty = true;
+		}
 		mbox_vanished_add(st, index_get_u32(p + 1), index_get_u64(p + 5));
 		if (index_get_u64(p + 5) > st->hdr.highestmodseq)
 			st->hdr.highestmodseq = index_get_u64(p + 5);
@@ -180,7 +209,7 @@ static bool state_apply(struct store_mailbox *box, struct index_state *st, const
  * Replays log records from st->log_offset. Returns 0, or -1 when the log is damaged
  * before its end (a torn last record is not damage: it is simply not there yet).
  */
-static int state_replay_log(struct store_mailbox *box, struct index_state *st, int log_fd)
+static int state_replay_log(struct mbox_folder *f, struct index_state *st, int log_fd)
 {
 	struct stat sb;
 	if (fstat(log_fd, &sb) < 0)
@@ -203,7 +232,7 @@ static int state_replay_log(struct store_mailbox *box, struct index_state *st, i
 			ret = -1;
 			break;
 		}
-		if (!state_apply(box, st, payload, plen)) {
+		if (!state_apply(f, st, payload, plen)) {
 			ret = -1;
 			break;
 		}
@@ -327,14 +356,14 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t
 	return 0;
 }
 
-int index_state_load(struct store_mailbox *box, struct index_state *st)
+int index_state_load(struct mbox_folder *f, struct index_state *st)
 {
 	memset(st, 0, sizeof(*st));
 	unsigned char *data;
 	size_t len;
 	ino_t ino;
 	int64_t ctime;
-	int ret = snapshot_map(box->dir_fd, &data, &len, &ino, &ctime);
+	int ret = snapshot_map(f->dir_fd, &data, &len, &ino, &ctime);
 	if (ret != 0)
 		return ret;
 	ret = state_decode_snapshot(st, data, len);
@@ -344,7 +373,7 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	st->idx_ino = ino;
 	st->idx_ctime_ns = ctime;
 	struct stat sb;
-	int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(f->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return 0; /* no log: the snapshot is all there is; a writer recreates it */
 	if (fstat(fd, &sb) == 0 && log_header_ok(fd, st->hdr.gen)) {
@@ -356,66 +385,76 @@ int index_state_load(struct store_mailbox *box, struct index_state *st)
 	return ret;
 }
 
-/* A fresh load replaces box->st; the view keeps its messages, marking gone ones. */
-static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
+/* A fresh load replaces f->st; messages keep their place in memory (views show them),
+ * taking the fresh contents, and gone ones are marked expunged. */
+static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 {
-	struct index_state *old = &box->st;
+	struct index_state *old = &f->st;
 	if (fresh->hdr.uidvalidity != old->hdr.uidvalidity) {
-		box->uidvalidity_changed = true;
-		box->visible = 0;
-		index_state_free(old);
+		for (struct store_mailbox *h = f->handles; h != NULL; h = h->h_next)
+			h->uidvalidity_changed = true;
+		for (size_t i = 0; i < old->count; i++)
+			mbox_bury(f, old->msgs[i]);
+		free(old->msgs);
+		mbox_vanished_free(&old->van);
 		*old = *fresh;
+		old->dirty = true;
 		return;
 	}
 	struct index_state merged = *fresh;
 	memset(&fresh->van, 0, sizeof(fresh->van)); /* merged took the tombstones */
 	merged.msgs = NULL;
 	merged.count = merged.cap = 0;
-	for (size_t i = 0; i < box->visible; i++) {
+	for (size_t i = 0; i < old->count; i++) {
 		struct mbox_msg *o = old->msgs[i];
-		struct mbox_msg *f = mbox_find(fresh, o->m.uid);
-		if (f == NULL || f->m.expunged) {
+		if (o->m.expunged)
+			continue;
+		struct mbox_msg *fm = mbox_find(fresh, o->m.uid);
+		if (fm == NULL || fm->m.expunged) {
 			o->m.expunged = true;
 		} else {
-			if (f->m.flags != o->m.flags || f->m.keywords != o->m.keywords)
-				mbox_note_changed(box, o->m.uid);
-			/* o stays where it is (and in its block); it takes f's contents. */
+			if (fm->m.flags != o->m.flags || fm->m.keywords != o->m.keywords)
+				mbox_note_changed_all(f, o->m.uid);
+			/* o stays where it is (and in its block); it takes fm's contents. */
 			struct mbox_slab *slab = o->slab;
+			bool date_set = o->sort_date_set;
+			int64_t date = o->sort_date;
 			if (!o->name_in_slab)
 				free(o->name);
-			*o = *f;
+			*o = *fm;
 			o->slab = slab;
-			if (f->name_in_slab) {
-				o->name = xstrdup(f->name); /* f's block may go before o */
+			o->sort_date_set = date_set; /* the file (so its Date:) is the same */
+			o->sort_date = date;
+			if (fm->name_in_slab) {
+				o->name = xstrdup(fm->name); /* fm's block may go before o */
 				o->name_in_slab = false;
 			} else {
-				f->name = NULL;
+				fm->name = NULL;
 			}
 		}
 	}
-	/* The view, then everything newer from the fresh state. */
-	merged.cap = box->visible + fresh->count + 1;
+	/* The old messages, then everything newer from the fresh state. */
+	merged.cap = old->count + fresh->count + 1;
 	merged.msgs = xcalloc(merged.cap, sizeof(*merged.msgs));
-	if (box->visible > 0)
-		memcpy(merged.msgs, old->msgs, box->visible * sizeof(*merged.msgs));
-	merged.count = box->visible;
-	uint32_t last = box->visible > 0 ? old->msgs[box->visible - 1]->m.uid : 0;
+	if (old->count > 0)
+		memcpy(merged.msgs, old->msgs, old->count * sizeof(*merged.msgs));
+	merged.count = old->count;
+	uint32_t last = old->count > 0 ? old->msgs[old->count - 1]->m.uid : 0;
 	for (size_t i = 0; i < fresh->count; i++) {
 		if (fresh->msgs[i]->m.uid > last && !fresh->msgs[i]->m.expunged) {
 			merged.msgs[merged.count++] = fresh->msgs[i];
 			fresh->msgs[i] = NULL; /* moved */
 		}
 	}
-	for (size_t i = box->visible; i < old->count; i++)
-		mbox_msg_release(old->msgs[i]);
 	free(old->msgs);
 	mbox_vanished_free(&old->van);
 	index_state_free(fresh);
 	*old = merged;
+	old->dirty = true;
 }
 
 /*
- * Catches box->st up with the disk: -1 when the index is damaged, -2 when missing. The
+ * Catches box->f->st up with the disk: -1 when the index is damaged, -2 when missing. The
  * snapshot we know is still there when its inode, size and ctime are, and the log still
  * belongs to it when its header names our generation: a file replaced by another process
  * can get the inode number of the one it replaced (ext4, tmpfs), so the number alone
@@ -424,19 +463,19 @@ static void mbox_merge(struct store_mailbox *box, struct index_state *fresh)
 static int mbox_catch_up(struct store_mailbox *box)
 {
 	struct stat si, sl;
-	bool reload = fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
-	              si.st_ino != box->st.idx_ino ||
-	              (uint64_t)si.st_size != box->st.snapshot_size ||
-	              ctime_ns(&si) != box->st.idx_ctime_ns ||
-	              fstatat(box->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
-	              sl.st_ino != box->st.log_ino;
+	bool reload = fstatat(box->f->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
+	              si.st_ino != box->f->st.idx_ino ||
+	              (uint64_t)si.st_size != box->f->st.snapshot_size ||
+	              ctime_ns(&si) != box->f->st.idx_ctime_ns ||
+	              fstatat(box->f->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
+	              sl.st_ino != box->f->st.log_ino;
 	if (!reload) {
-		int fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		int fd = openat(box->f->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
 		int ret = -1;
-		if (log_header_ok(fd, box->st.hdr.gen))
-			ret = state_replay_log(box, &box->st, fd);
+		if (log_header_ok(fd, box->f->st.hdr.gen))
+			ret = state_replay_log(box->f, &box->f->st, fd);
 		else
 			reload = true; /* a new log (and snapshot) in the same inodes */
 		close(fd);
@@ -444,27 +483,27 @@ static int mbox_catch_up(struct store_mailbox *box)
 			return ret;
 	}
 	struct index_state fresh;
-	int ret = index_state_load(box, &fresh);
+	int ret = index_state_load(box->f, &fresh);
 	if (ret != 0) {
 		index_state_free(&fresh);
 		return ret == 1 ? -2 : -1;
 	}
-	mbox_merge(box, &fresh);
+	mbox_merge(box->f, &fresh);
 	return 0;
 }
 
 static enum store_error mbox_open_log(struct store_mailbox *box)
 {
-	if (box->log_fd >= 0)
-		close(box->log_fd);
-	box->log_fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (box->f->log_fd >= 0)
+		close(box->f->log_fd);
+	box->f->log_fd = openat(box->f->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	struct stat sb;
-	if (box->log_fd < 0 || fstat(box->log_fd, &sb) < 0 || sb.st_ino != box->st.log_ino ||
-	    !log_header_ok(box->log_fd, box->st.hdr.gen))
+	if (box->f->log_fd < 0 || fstat(box->f->log_fd, &sb) < 0 ||
+	    sb.st_ino != box->f->st.log_ino || !log_header_ok(box->f->log_fd, box->f->st.hdr.gen))
 		return mbox_write_snapshot(box);
 	/* Cut off a torn tail left by a writer that died. */
-	if ((uint64_t)sb.st_size > box->st.log_offset &&
-	    ftruncate(box->log_fd, (off_t)box->st.log_offset) < 0)
+	if ((uint64_t)sb.st_size > box->f->st.log_offset &&
+	    ftruncate(box->f->log_fd, (off_t)box->f->st.log_offset) < 0)
 		return STORE_ETEMP;
 	return STORE_OK;
 }
@@ -478,7 +517,7 @@ static uint32_t uidvalidity_next(struct store_mailbox *box, uint32_t old)
 	struct buf b;
 	buf_init(&b, 64);
 	uint32_t last = old;
-	if (atomic_file_read(box->dir_fd, INDEX_UIDVALIDITY_FILE, &b) == 0 && b.len > 0) {
+	if (atomic_file_read(box->f->dir_fd, INDEX_UIDVALIDITY_FILE, &b) == 0 && b.len > 0) {
 		unsigned long v = strtoul(buf_cstr(&b), NULL, 10);
 		if (v > last && v <= UINT32_MAX)
 			last = (uint32_t)v;
@@ -487,7 +526,7 @@ static uint32_t uidvalidity_next(struct store_mailbox *box, uint32_t old)
 	uint32_t v = now > last ? now : last + 1;
 	buf_reset(&b);
 	buf_printf(&b, "%u\n", v);
-	(void)atomic_file_write(box->dir_fd, INDEX_UIDVALIDITY_FILE, b.data, b.len);
+	(void)atomic_file_write(box->f->dir_fd, INDEX_UIDVALIDITY_FILE, b.data, b.len);
 	buf_free(&b);
 	return v;
 }
@@ -495,33 +534,34 @@ static uint32_t uidvalidity_next(struct store_mailbox *box, uint32_t old)
 /* Damage: rebuild from the files. UIDs handed out may be lost, so UIDVALIDITY changes. */
 static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 {
-	uint32_t old = box->st.hdr.uidvalidity;
+	uint32_t old = box->f->st.hdr.uidvalidity;
 	struct uidlist ul;
 	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs. */
-	bool import = missing && uidlist_read(box->dir_fd, &ul) == 0;
-	for (size_t i = 0; i < box->st.count; i++)
-		mbox_msg_release(box->st.msgs[i]);
-	box->st.count = 0;
-	box->st.hdr.uidvalidity = uidvalidity_next(box, old);
+	bool import = missing && uidlist_read(box->f->dir_fd, &ul) == 0;
+	for (size_t i = 0; i < box->f->st.count; i++)
+		mbox_bury(box->f, box->f->st.msgs[i]);
+	box->f->st.count = 0;
+	box->f->st.dirty = true;
+	box->f->st.hdr.uidvalidity = uidvalidity_next(box, old);
 	if (import) {
-		box->st.hdr.uidvalidity = ul.uidvalidity;
+		box->f->st.hdr.uidvalidity = ul.uidvalidity;
 		uidlist_free(&ul);
 	}
-	box->import_uidlist = import;
-	box->st.hdr.uidnext = 1;
-	box->st.hdr.highestmodseq = 1;
-	mbox_vanished_reset(&box->st.van, 0); /* a new UIDVALIDITY: no resync across it */
-	box->st.hdr.cur_mtime_ns = box->st.hdr.new_mtime_ns = 0;
-	box->uidvalidity_changed = old != 0;
-	box->visible = 0;
-	box->force_scan = true;
+	box->f->import_uidlist = import;
+	box->f->st.hdr.uidnext = 1;
+	box->f->st.hdr.highestmodseq = 1;
+	mbox_vanished_reset(&box->f->st.van, 0); /* a new UIDVALIDITY: no resync across it */
+	box->f->st.hdr.cur_mtime_ns = box->f->st.hdr.new_mtime_ns = 0;
+	for (struct store_mailbox *h = box->f->handles; h != NULL && old != 0; h = h->h_next)
+		h->uidvalidity_changed = true;
+	box->f->force_scan = true;
 	return mbox_write_snapshot(box);
 }
 
 enum store_error mbox_lock(struct store_mailbox *box)
 {
-	box->lock_fd = lockfile_lock(box->dir_fd, INDEX_LOCK_FILE, true);
-	if (box->lock_fd < 0)
+	box->f->lock_fd = lockfile_lock(box->f->dir_fd, INDEX_LOCK_FILE, true);
+	if (box->f->lock_fd < 0)
 		return STORE_ETEMP;
 	enum store_error e = STORE_OK;
 	int ret = mbox_catch_up(box);
@@ -531,8 +571,8 @@ enum store_error mbox_lock(struct store_mailbox *box)
 		e = mbox_open_log(box);
 	mbox_cache_check(box);
 	if (e != STORE_OK) {
-		close(box->lock_fd);
-		box->lock_fd = -1;
+		close(box->f->lock_fd);
+		box->f->lock_fd = -1;
 	}
 	return e;
 }
@@ -541,11 +581,11 @@ void mbox_unlock(struct store_mailbox *box)
 {
 	if (mbox_cache_compact(box))
 		(void)mbox_write_snapshot(box); /* carries the new cache offsets */
-	else if (box->st.log_offset > 65536 + box->st.snapshot_size / 4)
+	else if (box->f->st.log_offset > 65536 + box->f->st.snapshot_size / 4)
 		(void)mbox_write_snapshot(box);
-	if (box->lock_fd >= 0)
-		close(box->lock_fd);
-	box->lock_fd = -1;
+	if (box->f->lock_fd >= 0)
+		close(box->f->lock_fd);
+	box->f->lock_fd = -1;
 }
 
 static int write_all_at(int fd, const void *data, size_t len, off_t off)
@@ -569,31 +609,34 @@ enum store_error mbox_log(struct store_mailbox *box, const struct buf *payload)
 	struct buf frame;
 	buf_init(&frame, 0);
 	index_frame(&frame, payload);
-	int ret = write_all_at(box->log_fd, frame.data, frame.len, (off_t)box->st.log_offset);
+	int ret = write_all_at(box->f->log_fd, frame.data, frame.len, (off_t)box->f->st.log_offset);
 	buf_free(&frame);
 	if (ret < 0)
 		return STORE_ETEMP;
 	/* Apply what we wrote, exactly as another reader will. */
-	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
+	return state_replay_log(box->f, &box->f->st, box->f->log_fd) < 0 ? STORE_ECORRUPT
+	                                                                 : STORE_OK;
 }
 
 enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *frames)
 {
 	if (frames->len == 0)
 		return STORE_OK;
-	if (write_all_at(box->log_fd, frames->data, frames->len, (off_t)box->st.log_offset) < 0)
+	if (write_all_at(box->f->log_fd, frames->data, frames->len, (off_t)box->f->st.log_offset) <
+	    0)
 		return STORE_ETEMP;
-	return state_replay_log(box, &box->st, box->log_fd) < 0 ? STORE_ECORRUPT : STORE_OK;
+	return state_replay_log(box->f, &box->f->st, box->f->log_fd) < 0 ? STORE_ECORRUPT
+	                                                                 : STORE_OK;
 }
 
 enum store_error mbox_log_sync(struct store_mailbox *box)
 {
-	return fdatasync(box->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
+	return fdatasync(box->f->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
 }
 
 enum store_error mbox_write_snapshot(struct store_mailbox *box)
 {
-	struct index_state *st = &box->st;
+	struct index_state *st = &box->f->st;
 	struct buf b, payload;
 	buf_init(&b, 0);
 	buf_init(&payload, 0);
@@ -616,25 +659,25 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	}
 	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;
-	if (atomic_file_write(box->dir_fd, INDEX_FILE, b.data, b.len) < 0)
+	if (atomic_file_write(box->f->dir_fd, INDEX_FILE, b.data, b.len) < 0)
 		e = STORE_ETEMP;
 	size_t snapshot_size = b.len;
 	buf_reset(&b);
 	buf_append(&b, INDEX_LOG_MAGIC, 8);
 	index_put_u64(&b, h.gen);
 	index_put_u32(&b, crc32c(0, b.data, 16));
-	if (e == STORE_OK && atomic_file_write(box->dir_fd, INDEX_LOG_FILE, b.data, b.len) < 0)
+	if (e == STORE_OK && atomic_file_write(box->f->dir_fd, INDEX_LOG_FILE, b.data, b.len) < 0)
 		e = STORE_ETEMP;
 	buf_free(&b);
 	buf_free(&payload);
 	if (e != STORE_OK)
 		return e;
 	struct stat si, sl;
-	if (box->log_fd >= 0)
-		close(box->log_fd);
-	box->log_fd = openat(box->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (box->log_fd < 0 || fstat(box->log_fd, &sl) < 0 ||
-	    fstatat(box->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0)
+	if (box->f->log_fd >= 0)
+		close(box->f->log_fd);
+	box->f->log_fd = openat(box->f->dir_fd, INDEX_LOG_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (box->f->log_fd < 0 || fstat(box->f->log_fd, &sl) < 0 ||
+	    fstatat(box->f->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0)
 		return STORE_ETEMP;
 	st->hdr.gen = h.gen;
 	st->idx_ino = si.st_ino;

@@ -21,7 +21,7 @@
 /* The message, or NULL; rescans once when its file is not where the index says. */
 static struct mbox_msg *live_msg(struct store_mailbox *box, uint32_t uid)
 {
-	struct mbox_msg *m = mbox_find(&box->st, uid);
+	struct mbox_msg *m = mbox_find(&box->f->st, uid);
 	return m != NULL && !m->m.expunged ? m : NULL;
 }
 
@@ -34,9 +34,9 @@ static enum store_error rename_flags(struct store_mailbox *box, struct mbox_msg 
                                      uint32_t keywords)
 {
 	char *name = maildir_name_set_flags(m->name, flags, keywords);
-	int from = m->in_new ? box->new_fd : box->cur_fd;
+	int from = m->in_new ? box->f->new_fd : box->f->cur_fd;
 	enum store_error e = STORE_OK;
-	if (renameat(from, m->name, box->cur_fd, name) < 0)
+	if (renameat(from, m->name, box->f->cur_fd, name) < 0)
 		e = errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
 	else
 		e = mbox_log_flags(box, m, flags, keywords, name);
@@ -100,7 +100,7 @@ enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const u
 		else if (r != STORE_OK && r != STORE_ENOENT && r != STORE_EEXIST)
 			e = r;
 	}
-	if (box->lock_fd >= 0)
+	if (box->f->lock_fd >= 0)
 		mbox_unlock(box);
 	return e;
 }
@@ -117,7 +117,7 @@ enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t
 		struct mbox_msg *m = live_msg(box, uids[i]);
 		if (m == NULL)
 			continue;
-		if (unlinkat(m->in_new ? box->new_fd : box->cur_fd, m->name, 0) < 0) {
+		if (unlinkat(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, 0) < 0) {
 			if (errno != ENOENT) {
 				e = STORE_ETEMP;
 				break;
@@ -164,7 +164,7 @@ enum store_error store_mailbox_append_begin(struct store_mailbox *box, uint32_t 
 	for (int i = 0; i < 16; i++) {
 		free(app->tmp_name);
 		app->tmp_name = maildir_name_unique();
-		app->fd = openat(box->tmp_fd, app->tmp_name,
+		app->fd = openat(box->f->tmp_fd, app->tmp_name,
 		                 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (app->fd >= 0 || errno != EEXIST)
 			break;
@@ -205,7 +205,7 @@ void store_mailbox_append_abort(struct store_append **appp)
 		return;
 	if (app->fd >= 0)
 		close(app->fd);
-	(void)unlinkat(app->box->tmp_fd, app->tmp_name, 0);
+	(void)unlinkat(app->box->f->tmp_fd, app->tmp_name, 0);
 	free(app->tmp_name);
 	free(app);
 	*appp = NULL;
@@ -223,12 +223,12 @@ static enum store_error append_link(struct store_append *app, uint32_t *uid_r)
 	char *name = maildir_name_set_flags(base, app->flags, app->keywords);
 	free(base);
 	enum store_error e = STORE_OK;
-	if (linkat(box->tmp_fd, app->tmp_name, box->cur_fd, name, 0) < 0 ||
-	    maildir_dirsync(box->cur_fd) < 0)
+	if (linkat(box->f->tmp_fd, app->tmp_name, box->f->cur_fd, name, 0) < 0 ||
+	    maildir_dirsync(box->f->cur_fd) < 0)
 		e = STORE_ETEMP;
 	struct index_rec rec = {.flags = app->flags, .keywords = app->keywords};
 	if (e == STORE_OK)
-		e = mbox_msg_sizes(box->cur_fd, name, &rec);
+		e = mbox_msg_sizes(box->f->cur_fd, name, &rec);
 	if (e == STORE_OK) {
 		rec.name = name;
 		e = mbox_add(box, &rec);
@@ -238,7 +238,7 @@ static enum store_error append_link(struct store_append *app, uint32_t *uid_r)
 	if (e == STORE_OK)
 		*uid_r = rec.uid;
 	else
-		(void)unlinkat(box->cur_fd, name, 0);
+		(void)unlinkat(box->f->cur_fd, name, 0);
 	if (e == STORE_OK && box->quota_root != NULL)
 		(void)store_quota_add(box->quota_root, (int64_t)rec.psize, 1);
 	free(name);
@@ -257,7 +257,7 @@ enum store_error store_mailbox_append_commit(struct store_append **appp, uint32_
 	if (e == STORE_OK && app->idate != 0) {
 		/* Maildir keeps INTERNALDATE as the file's mtime. */
 		struct timespec ts[2] = {{app->idate, 0}, {app->idate, 0}};
-		(void)utimensat(app->box->tmp_fd, app->tmp_name, ts, AT_SYMLINK_NOFOLLOW);
+		(void)utimensat(app->box->f->tmp_fd, app->tmp_name, ts, AT_SYMLINK_NOFOLLOW);
 	}
 	if (e == STORE_OK && (e = mbox_lock(app->box)) == STORE_OK) {
 		e = append_link(app, uid_r);
@@ -272,7 +272,7 @@ static uint32_t map_keywords(struct store_mailbox *src, struct store_mailbox *ds
 {
 	uint32_t out = 0;
 	for (unsigned int i = 0; i < STORE_KEYWORDS_MAX; i++) {
-		const char *name = (kw & (1u << i)) != 0 ? src->kw.names[i] : NULL;
+		const char *name = (kw & (1u << i)) != 0 ? src->f->kw.names[i] : NULL;
 		int idx = name != NULL ? store_mailbox_keyword(dst, name, true) : -1;
 		if (idx >= 0)
 			out |= 1u << idx;
@@ -284,7 +284,7 @@ static uint32_t map_keywords(struct store_mailbox *src, struct store_mailbox *ds
 static enum store_error copy_bytes(struct store_mailbox *src, const struct mbox_msg *m,
                                    struct store_mailbox *dst, uint32_t kw, uint32_t *uid_r)
 {
-	int fd = openat(m->in_new ? src->new_fd : src->cur_fd, m->name,
+	int fd = openat(m->in_new ? src->f->new_fd : src->f->cur_fd, m->name,
 	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
@@ -318,14 +318,15 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 		free(name);
 		return e;
 	}
-	if (linkat(m->in_new ? src->new_fd : src->cur_fd, m->name, dst->cur_fd, name, 0) < 0)
+	if (linkat(m->in_new ? src->f->new_fd : src->f->cur_fd, m->name, dst->f->cur_fd, name, 0) <
+	    0)
 		/* EXDEV: another file system; EPERM: protected_hardlinks and a file owned by
 		 * someone else (dropped in by root); EMLINK: too many links. All fall back to a
 		 * copy. */
 		e = errno == ENOENT                                       ? STORE_ENOENT
 		    : errno == EXDEV || errno == EPERM || errno == EMLINK ? STORE_EINVAL
 		                                                          : STORE_ETEMP;
-	else if (maildir_dirsync(dst->cur_fd) < 0)
+	else if (maildir_dirsync(dst->f->cur_fd) < 0)
 		e = STORE_ETEMP;
 	/* The same bytes: the source's sizes and date hold; the cache is built on first use. */
 	struct index_rec rec = {.flags = m->m.flags,

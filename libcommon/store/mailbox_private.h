@@ -27,6 +27,8 @@ struct mbox_msg {
 	struct mbox_slab *slab; /* the block holding this message, or NULL: allocated alone */
 	bool name_in_slab;      /* name is inside slab's block (else allocated alone) */
 	bool in_new;
+	bool sort_date_set; /* sort_date holds the caller's parsed Date: */
+	int64_t sort_date;
 };
 
 /* Releases m (NULL is fine) and its name; frees its block with the block's last message. */
@@ -59,33 +61,87 @@ struct index_state {
 	uint64_t snapshot_size;
 	int64_t idx_ctime_ns; /* of the snapshot file read (an inode number alone may be reused) */
 	struct mbox_vanished van;
+	bool dirty; /* messages added or expunged since the last mbox_publish */
 };
 
-struct store_mailbox {
+/*
+ * One published list of messages (the view handles share): the folder's messages in UID
+ * order at one moment, expunged ones left out. Handles that synced at the same moment
+ * share it; it lives while a handle (or the folder, for its latest) refers to it.
+ */
+struct mbox_view {
+	struct mbox_view *next; /* the folder's live views, oldest first */
+	size_t refs;
+	uint64_t gen;
+	size_t count;
+	struct mbox_msg *msgs[];
+};
+
+/* A message gone from the folder's state that views older than gen may still show. */
+struct mbox_grave {
+	struct mbox_msg *m;
+	uint64_t gen;
+};
+
+/*
+ * The loaded folder: descriptors, index state and keywords, shared by every handle of
+ * one process that has it open (store_pool), or owned by one handle (store_mailbox_open).
+ * Used from one thread.
+ */
+struct mbox_folder {
 	char *path;
 	int dir_fd, cur_fd, new_fd, tmp_fd;
-	int lock_fd;  /* >= 0 while this handle holds the folder lock */
+	int lock_fd;  /* >= 0 while a handle holds the folder lock */
 	int log_fd;   /* open log, O_RDWR */
 	int cache_fd; /* open cache, O_RDWR|O_APPEND */
 	struct index_state st;
-	size_t visible; /* messages in the view: st.msgs[0..visible) */
 	struct keywords kw;
+	bool force_scan;             /* a file was not where the index said: rescan the dirs */
+	bool import_uidlist;         /* the next scan takes UIDs from dovecot-uidlist */
+	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
+	int64_t scan_start_ns;       /* when this process's last full scan began; 0: none yet */
+	/* Handles open on it. */
+	struct store_mailbox *handles;
+	size_t nhandles;
+	/* Published views: views_head (oldest) .. view (the latest, one ref held here). */
+	struct mbox_view *views_head, *view;
+	uint64_t gen;
+	struct mbox_grave *graves;
+	size_t grave_count, grave_cap;
+	/* In a pool: the pool and the pool's list (most recently used first). */
+	struct store_pool *pool;
+	struct mbox_folder *pool_prev, *pool_next;
+};
+
+/* One handle: its own view of the folder and its pending reports. */
+struct store_mailbox {
+	struct mbox_folder *f;
+	struct store_mailbox *h_prev, *h_next; /* f's handles */
+	struct mbox_view *view;                /* what the handle shows; NULL = nothing yet */
 	/* Pending reports for the next sync. */
 	uint32_t *changed;
 	size_t changed_count, changed_cap;
 	bool uidvalidity_changed;
-	bool force_scan;             /* a file was not where the index said: rescan the dirs */
-	bool import_uidlist;         /* the next scan takes UIDs from dovecot-uidlist */
-	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
-	char *quota_root;            /* maildirsize to update, or NULL */
+	char *quota_root; /* maildirsize to update, or NULL */
 	/* Buffers behind the last struct store_sync_result. */
 	uint32_t *res_seqs, *res_changed, *res_uids;
 };
 
+/* Messages in box's view. */
+static inline size_t mbox_visible(const struct store_mailbox *box)
+{
+	return box->view != NULL ? box->view->count : 0;
+}
+
+/* mailbox.c: publishes f->st as a new view when it changed since the last one. */
+void mbox_publish(struct mbox_folder *f);
+/* Removes m from use by the folder's state: freed once no older view shows it. */
+void mbox_bury(struct mbox_folder *f, struct mbox_msg *m);
+
 /* mailbox_index.c */
 void index_state_free(struct index_state *st);
 /* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). */
-int index_state_load(struct store_mailbox *box, struct index_state *st);
+int index_state_load(struct mbox_folder *f, struct index_state *st);
 struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid);
 /* Position of uid in st->msgs, or -1. */
 ssize_t mbox_index_of(const struct index_state *st, uint32_t uid);
@@ -101,6 +157,8 @@ enum store_error mbox_log_frames(struct store_mailbox *box, const struct buf *fr
 /* Writes a fresh snapshot + empty log from box->st (lock held). */
 enum store_error mbox_write_snapshot(struct store_mailbox *box);
 void mbox_note_changed(struct store_mailbox *box, uint32_t uid);
+/* Tells every handle of f that uid's flags changed. */
+void mbox_note_changed_all(struct mbox_folder *f, uint32_t uid);
 
 /* mailbox_vanished.c */
 /* Remembers that uid was expunged at modseq (st->msgs already marks it expunged). */

@@ -101,7 +101,7 @@ enum store_error mbox_log_flags(struct store_mailbox *box, struct mbox_msg *m, u
 	index_put_u32(&p, m->m.uid);
 	index_put_u32(&p, flags);
 	index_put_u32(&p, keywords);
-	index_put_u64(&p, ++box->st.hdr.highestmodseq);
+	index_put_u64(&p, ++box->f->st.hdr.highestmodseq);
 	index_put_u32(&p, (uint32_t)strlen(name));
 	buf_append_str(&p, name);
 	enum store_error e = mbox_log(box, &p);
@@ -116,7 +116,7 @@ static void scan_file(struct scan *sc, const char *name, bool in_new)
 	ssize_t i = table_find(&sc->table, name);
 	if (i >= 0 && !sc->seen[i]) {
 		sc->seen[i] = true;
-		struct mbox_msg *m = sc->box->st.msgs[i];
+		struct mbox_msg *m = sc->box->f->st.msgs[i];
 		if (in_new) {
 			m->in_new = true;
 			mbox_msg_set_name(m, xstrdup(name));
@@ -188,7 +188,7 @@ static int cmp_new_files(const void *a, const void *b)
 static char *move_to_cur(struct store_mailbox *box, const char *name)
 {
 	char *cur_name = strchr(name, ':') != NULL ? xstrdup(name) : xasprintf("%s:2,", name);
-	if (renameat2(box->new_fd, name, box->cur_fd, cur_name, RENAME_NOREPLACE) < 0) {
+	if (renameat2(box->f->new_fd, name, box->f->cur_fd, cur_name, RENAME_NOREPLACE) < 0) {
 		free(cur_name);
 		return NULL;
 	}
@@ -213,13 +213,13 @@ static enum store_error scan_add_new(struct store_mailbox *box, struct new_file 
                                      struct add_batch *b)
 {
 	char *name = f->name;
-	int dir_fd = box->cur_fd;
+	int dir_fd = box->f->cur_fd;
 	if (f->in_new) {
 		char *moved = move_to_cur(box, f->name);
 		if (moved == NULL && errno == ENOENT)
 			return STORE_OK; /* gone meanwhile (another client took it) */
 		if (moved == NULL)
-			dir_fd = box->new_fd; /* leave it in new/, index it there */
+			dir_fd = box->f->new_fd; /* leave it in new/, index it there */
 		else
 			name = moved;
 	}
@@ -230,7 +230,7 @@ static enum store_error scan_add_new(struct store_mailbox *box, struct new_file 
 		e = STORE_OK;
 	else if (e == STORE_OK) {
 		rec.name = name;
-		rec.modseq = ++box->st.hdr.highestmodseq;
+		rec.modseq = ++box->f->st.hdr.highestmodseq;
 		b->uidnext = rec.uid + 1;
 		buf_reset(&b->payload);
 		index_rec_encode(&b->payload, &rec);
@@ -250,14 +250,37 @@ static void dir_mtime(int fd, int64_t *ns_r)
 	                            : 0;
 }
 
-static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
+static int64_t now_ns(void)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-	return box->force_scan || cur_ns != box->st.hdr.cur_mtime_ns ||
-	       new_ns != box->st.hdr.new_mtime_ns || now_ns - cur_ns < SCAN_DIRTY_NS ||
-	       now_ns - new_ns < SCAN_DIRTY_NS;
+	return (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+}
+
+/*
+ * Whether a directory whose mtime is still the indexed one may hide a change: one made
+ * in the same timestamp tick as that mtime, after the scan read the directory. It cannot
+ * when the mtime is older than SCAN_DIRTY_NS, or older than this process's last scan by
+ * more than a tick: any later change would have given a newer mtime. A tick is taken as
+ * 20 ms when the file system keeps sub-second times (Linux stamps files from its coarse
+ * clock, which lags by at most one jiffy: 10 ms at HZ=100), else as SCAN_DIRTY_NS (FAT
+ * keeps 2 s). A scan that moved files itself changed the mtimes, so the next sync reads
+ * the directories once more, unless it comes 2 s later.
+ */
+static bool mtime_settled(const struct mbox_folder *f, int64_t mtime_ns, int64_t now)
+{
+	if (now - mtime_ns >= SCAN_DIRTY_NS)
+		return true;
+	int64_t tick = mtime_ns % 1000000000LL != 0 ? 20000000LL : SCAN_DIRTY_NS;
+	return f->scan_start_ns != 0 && mtime_ns < f->scan_start_ns - tick;
+}
+
+static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
+{
+	int64_t now = now_ns();
+	return box->f->force_scan || cur_ns != box->f->st.hdr.cur_mtime_ns ||
+	       new_ns != box->f->st.hdr.new_mtime_ns || !mtime_settled(box->f, cur_ns, now) ||
+	       !mtime_settled(box->f, new_ns, now);
 }
 
 /*
@@ -265,18 +288,20 @@ static bool scan_needed(struct store_mailbox *box, int64_t cur_ns, int64_t new_n
  * recorded as 0: a change made after our readdir but within the same kernel clock tick
  * (a rename by a process that then died before logging it) leaves the mtime as it was,
  * and once the window has passed nobody would look again. With 0 the first sync after
- * the window scans once more and records mtimes that are safe to trust.
+ * the window scans once more and records mtimes that are safe to trust. An mtime older
+ * than this scan's start by more than a tick (mtime_settled) is safe at once: a later
+ * change would have given a newer one.
  */
 static enum store_error log_dates(struct store_mailbox *box, int64_t cur_ns, int64_t new_ns)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	int64_t now_ns = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-	if (now_ns - cur_ns < SCAN_DIRTY_NS)
+	/* box->f->scan_start_ns is the start of the scan that read the directories: an mtime
+	 * older than it by more than a tick cannot hide a change made after the readdir. */
+	int64_t now = now_ns();
+	if (!mtime_settled(box->f, cur_ns, now))
 		cur_ns = 0;
-	if (now_ns - new_ns < SCAN_DIRTY_NS)
+	if (!mtime_settled(box->f, new_ns, now))
 		new_ns = 0;
-	if (cur_ns == box->st.hdr.cur_mtime_ns && new_ns == box->st.hdr.new_mtime_ns)
+	if (cur_ns == box->f->st.hdr.cur_mtime_ns && new_ns == box->f->st.hdr.new_mtime_ns)
 		return STORE_OK;
 	struct buf p;
 	buf_init(&p, 0);
@@ -292,21 +317,21 @@ static enum store_error scan_finish(struct scan *sc, const struct uidlist *ul)
 {
 	struct store_mailbox *box = sc->box;
 	enum store_error e = STORE_OK;
-	size_t known = box->st.count;
+	size_t known = box->f->st.count;
 	/* Indexed but no longer on disk: expunged by someone else. */
 	for (size_t i = 0; i < known && e == STORE_OK; i++) {
-		struct mbox_msg *m = box->st.msgs[i];
+		struct mbox_msg *m = box->f->st.msgs[i];
 		if (!sc->seen[i] && !m->m.expunged)
 			e = mbox_log_expunge(box, m->m.uid);
 	}
 	for (size_t i = 0; i < sc->nfiles; i++) {
 		uint32_t uid = ul != NULL ? uidlist_lookup(ul, sc->files[i].name) : 0;
-		sc->files[i].uid = uid >= box->st.hdr.uidnext ? uid : 0;
+		sc->files[i].uid = uid >= box->f->st.hdr.uidnext ? uid : 0;
 		arrival_key(sc->files[i].name, sc->files[i].order);
 	}
 	if (sc->nfiles > 1)
 		qsort(sc->files, sc->nfiles, sizeof(*sc->files), cmp_new_files);
-	struct add_batch b = {.uidnext = box->st.hdr.uidnext};
+	struct add_batch b = {.uidnext = box->f->st.hdr.uidnext};
 	buf_init(&b.frames, 0);
 	buf_init(&b.payload, 0);
 	for (size_t i = 0; i < sc->nfiles && e == STORE_OK; i++) {
@@ -329,18 +354,19 @@ static enum store_error scan_finish(struct scan *sc, const struct uidlist *ul)
 enum store_error mbox_scan(struct store_mailbox *box, bool force)
 {
 	int64_t cur_ns, new_ns;
-	dir_mtime(box->cur_fd, &cur_ns);
-	dir_mtime(box->new_fd, &new_ns);
+	dir_mtime(box->f->cur_fd, &cur_ns);
+	dir_mtime(box->f->new_fd, &new_ns);
 	if (!force && !scan_needed(box, cur_ns, new_ns))
 		return STORE_OK;
 	struct uidlist ul;
-	bool have_ul = box->import_uidlist && uidlist_read(box->dir_fd, &ul) == 0;
-	box->import_uidlist = false;
+	bool have_ul = box->f->import_uidlist && uidlist_read(box->f->dir_fd, &ul) == 0;
+	box->f->import_uidlist = false;
 	struct scan sc = {.box = box};
-	table_build(&sc.table, &box->st);
-	sc.seen = xcalloc(box->st.count + 1, sizeof(bool));
+	int64_t start_ns = now_ns();
+	table_build(&sc.table, &box->f->st);
+	sc.seen = xcalloc(box->f->st.count + 1, sizeof(bool));
 	enum store_error e = STORE_OK;
-	if (scan_dir(&sc, box->new_fd, true) < 0 || scan_dir(&sc, box->cur_fd, false) < 0)
+	if (scan_dir(&sc, box->f->new_fd, true) < 0 || scan_dir(&sc, box->f->cur_fd, false) < 0)
 		e = STORE_ETEMP;
 	free(sc.table.slots);
 	if (e == STORE_OK)
@@ -352,22 +378,23 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 	if (have_ul)
 		uidlist_free(&ul);
 	if (e == STORE_OK) {
-		dir_mtime(box->cur_fd, &cur_ns);
-		dir_mtime(box->new_fd, &new_ns);
+		dir_mtime(box->f->cur_fd, &cur_ns);
+		dir_mtime(box->f->new_fd, &new_ns);
+		box->f->scan_start_ns = start_ns;
 		e = log_dates(box, cur_ns, new_ns);
-		box->force_scan = false;
+		box->f->force_scan = false;
 	}
 	return e;
 }
 
 enum store_error mbox_log_expunge(struct store_mailbox *box, uint32_t uid)
 {
-	box->expunged_since_compact = true;
+	box->f->expunged_since_compact = true;
 	struct buf p;
 	buf_init(&p, 0);
 	buf_append_char(&p, INDEX_REC_EXPUNGE);
 	index_put_u32(&p, uid);
-	index_put_u64(&p, ++box->st.hdr.highestmodseq);
+	index_put_u64(&p, ++box->f->st.hdr.highestmodseq);
 	enum store_error e = mbox_log(box, &p);
 	buf_free(&p);
 	return e;
@@ -376,8 +403,8 @@ enum store_error mbox_log_expunge(struct store_mailbox *box, uint32_t uid)
 enum store_error mbox_add(struct store_mailbox *box, struct index_rec *rec)
 {
 	if (rec->uid == 0)
-		rec->uid = box->st.hdr.uidnext;
-	rec->modseq = ++box->st.hdr.highestmodseq;
+		rec->uid = box->f->st.hdr.uidnext;
+	rec->modseq = ++box->f->st.hdr.highestmodseq;
 	struct buf p;
 	buf_init(&p, 0);
 	index_rec_encode(&p, rec);

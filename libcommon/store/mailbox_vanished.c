@@ -200,44 +200,58 @@ static void ranges_push(struct store_uid_range **out, size_t *n, size_t *cap, ui
 	(*out)[(*n)++] = (struct store_uid_range){first, last};
 }
 
-/* Whether message i of st is still known to the session (in its view or the folder). */
-static bool still_there(const struct store_mailbox *box, size_t i)
+/*
+ * The next UID at or above uid the session still knows (in its view, or in the folder and
+ * not expunged), or 0. *si and *vi walk st->msgs and the view's messages forward; a
+ * message may have left the folder's state while an older view still shows it.
+ */
+static uint32_t next_present(const struct store_mailbox *box, uint32_t uid, size_t *si, size_t *vi)
 {
-	return i < box->visible || !box->st.msgs[i]->m.expunged;
+	const struct index_state *st = &box->f->st;
+	const struct mbox_view *v = box->view;
+	while (*si < st->count && (st->msgs[*si]->m.uid < uid || st->msgs[*si]->m.expunged))
+		(*si)++;
+	while (v != NULL && *vi < v->count && v->msgs[*vi]->m.uid < uid)
+		(*vi)++;
+	uint32_t a = *si < st->count ? st->msgs[*si]->m.uid : 0;
+	uint32_t b = v != NULL && *vi < v->count ? v->msgs[*vi]->m.uid : 0;
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
 }
 
 static void subtract_present(const struct store_mailbox *box, uint32_t first, uint32_t last,
-                             size_t *msg_i, struct store_uid_range **out, size_t *n, size_t *cap)
+                             size_t *si, size_t *vi, struct store_uid_range **out, size_t *n,
+                             size_t *cap)
 {
-	const struct index_state *st = &box->st;
-	size_t i = *msg_i;
-	while (i < st->count && st->msgs[i]->m.uid < first)
-		i++;
 	uint32_t from = first;
-	for (; i < st->count && st->msgs[i]->m.uid <= last; i++) {
-		uint32_t uid = st->msgs[i]->m.uid;
-		if (!still_there(box, i))
-			continue;
+	for (;;) {
+		uint32_t uid = next_present(box, from, si, vi);
+		if (uid == 0 || uid > last)
+			break;
 		if (uid > from)
 			ranges_push(out, n, cap, from, uid - 1);
+		if (uid == UINT32_MAX)
+			return;
 		from = uid + 1;
 	}
 	if (from <= last && from != 0)
 		ranges_push(out, n, cap, from, last);
-	*msg_i = i;
 }
 
 size_t store_mailbox_vanished_since(const struct store_mailbox *box, uint64_t modseq,
                                     struct store_uid_range **ranges_r, bool *exact_r)
 {
-	const struct index_state *st = &box->st;
+	const struct index_state *st = &box->f->st;
 	const struct mbox_vanished *van = &st->van;
 	bool exact = modseq >= van->floor && modseq <= st->hdr.highestmodseq;
 	struct store_uid_range *out = NULL;
-	size_t n = 0, cap = 0, msg_i = 0;
+	size_t n = 0, cap = 0, si = 0, vi = 0;
 	if (!exact) {
 		if (st->hdr.uidnext > 1)
-			subtract_present(box, 1, st->hdr.uidnext - 1, &msg_i, &out, &n, &cap);
+			subtract_present(box, 1, st->hdr.uidnext - 1, &si, &vi, &out, &n, &cap);
 	} else {
 		for (size_t r = 0; r < van->count; r++) {
 			uint32_t first = van->ranges[r].first, last = van->ranges[r].last;
@@ -245,7 +259,7 @@ size_t store_mailbox_vanished_since(const struct store_mailbox *box, uint64_t mo
 				continue;
 			if (last >= st->hdr.uidnext)
 				last = st->hdr.uidnext - 1;
-			subtract_present(box, first, last, &msg_i, &out, &n, &cap);
+			subtract_present(box, first, last, &si, &vi, &out, &n, &cap);
 		}
 	}
 	if (exact_r != NULL)
