@@ -2,13 +2,12 @@
 curl fetching over IMAP with STARTTLS, and mutt reading the folder in a terminal (tmux)."""
 
 import os
-import re
-import shutil
 import subprocess
 import time
 
 import pytest
 
+from mutt_driver import mutt_screen_shows
 from ternstack import SOURCE, Stack, built
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
@@ -127,40 +126,6 @@ def test_curl_fetch_over_starttls(stack, tmp_path):
 
 
 def test_mutt_reads_the_folder(stack, tmp_path):
-    addr, pw = stack.users["bob"]
     drop(stack.maildir("bob"), "shown in mutt", 2)
-    rc = tmp_path / "muttrc"
-    rc.write_text(f"""set folder="imap://127.0.0.1:{stack.port('imap')}/"
-set imap_user="{addr}"
-set imap_pass="{pw}"
-set ssl_starttls=yes
-set ssl_force_tls=yes
-set certificate_file="{tmp_path}/certs"
-set spoolfile="+INBOX"
-set header_cache=""
-set message_cachedir=""
-set mail_check=5
-set timeout=5
-""")
-    # Trust the stack's CA the way mutt does: a certificate_file with it in it.
-    shutil.copy(stack.ca, tmp_path / "certs")
-    session = "tern-mutt-%d" % os.getpid()
-    env = dict(os.environ, TERM="xterm", HOME=str(tmp_path))
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
-                    "mutt -n -F %s" % rc], check=True, env=env, timeout=30)
-    try:
-        screen = ""
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                    capture_output=True, text=True).stdout
-            if "shown in mutt" in screen:
-                break
-            if re.search(r"\(r\)eject, accept \(o\)nce", screen):
-                subprocess.run(["tmux", "send-keys", "-t", session, "o"])
-            time.sleep(0.5)
-        assert "shown in mutt" in screen, screen
-    finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], timeout=10)
-        time.sleep(0.5)
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=10)
+    screen = mutt_screen_shows(stack, "bob", tmp_path, "shown in mutt")
+    assert "shown in mutt" in screen, screen

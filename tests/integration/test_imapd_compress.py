@@ -20,6 +20,7 @@ import zlib
 
 import pytest
 
+from mutt_driver import mutt_screen_shows
 from ternstack import SOURCE, Stack, built
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
@@ -334,41 +335,9 @@ def test_mutt_with_imap_deflate(stack, tmp_path):
     addr, pw = stack.users["bob"]
     drop_message(stack.maildir("bob"), "read through deflate")
     log_before = stack.log("imapd").count("COMPRESS=DEFLATE started")
-    rc = tmp_path / "muttrc"
-    rc.write_text(f"""set folder="imap://127.0.0.1:{stack.port('imap')}/"
-set imap_user="{addr}"
-set imap_pass="{pw}"
-set imap_deflate=yes
-set ssl_starttls=yes
-set ssl_force_tls=yes
-set certificate_file="{tmp_path}/certs"
-set spoolfile="+INBOX"
-set header_cache=""
-set message_cachedir=""
-set mail_check=5
-set timeout=5
-""")
-    shutil.copy(stack.ca, tmp_path / "certs")
-    session = "tern-mutt-z-%d" % os.getpid()
-    env = dict(os.environ, TERM="xterm", HOME=str(tmp_path))
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40",
-                    "mutt -n -F %s" % rc], check=True, env=env, timeout=30)
-    try:
-        screen = ""
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                    capture_output=True, text=True).stdout
-            if "read through deflate" in screen:
-                break
-            if re.search(r"\(r\)eject, accept \(o\)nce", screen):
-                subprocess.run(["tmux", "send-keys", "-t", session, "o"])
-            time.sleep(0.5)
-        assert "read through deflate" in screen, screen
-    finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], timeout=10)
-        time.sleep(0.5)
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True, timeout=10)
+    screen = mutt_screen_shows(stack, "bob", tmp_path, "read through deflate",
+                               extra="set imap_deflate=yes\n", tag="mutt-z")
+    assert "read through deflate" in screen, screen
     log = stack.log("imapd")
     assert log.count("COMPRESS=DEFLATE started") > log_before, log[-2000:]
     assert re.search(r"imap\(%s\): COMPRESS=DEFLATE started" % re.escape(addr), log), log[-2000:]

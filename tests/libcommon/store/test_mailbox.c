@@ -23,47 +23,20 @@
 #include "store/maildir_name.h"
 #include "store/mailbox.h"
 
-static char root[256];
+#include "store_test_util.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/tern-mailbox-XXXXXX");
-	assert_non_null(mkdtemp(root));
+	store_test_mkroot("mailbox");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", root, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
+	store_test_rmroot();
 	return 0;
-}
-
-static void deliver(const char *folder, const char *subject)
-{
-	struct maildir_delivery *d;
-	char *error = NULL;
-	char *msg = xasprintf("From: a@example.org\r\nSubject: %s\r\n\r\nbody\n", subject);
-	assert_int_equal(maildir_delivery_begin(folder, &d, &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_write(d, msg, strlen(msg), &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_commit(d, &error), MAILDIR_OK);
-	maildir_delivery_free(&d);
-	free(msg);
-}
-
-static struct store_mailbox *open_box(const char *path)
-{
-	struct store_mailbox *box = NULL;
-	const char *error = NULL;
-	assert_int_equal(store_mailbox_open(path, &box, &error), STORE_OK);
-	return box;
 }
 
 static void assert_subject(struct store_mailbox *box, size_t seq, const char *subject)
@@ -92,13 +65,13 @@ static int count_files(const char *sub)
 static void test_new_messages_get_uids(void **state)
 {
 	(void)state;
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
 	assert_true(uidvalidity != 0);
 	assert_int_equal(store_mailbox_count(box), 0);
-	deliver(root, "one");
-	deliver(root, "two");
-	deliver(root, "three");
+	store_test_deliver(root, "one");
+	store_test_deliver(root, "two");
+	store_test_deliver(root, "three");
 	struct store_sync_result res;
 	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
 	assert_int_equal(res.exists, 3);
@@ -117,7 +90,7 @@ static void test_new_messages_get_uids(void **state)
 	store_mailbox_close(&box);
 
 	/* Reopened: same UIDs, same UIDVALIDITY. */
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
 	assert_int_equal(store_mailbox_count(box), 3);
 	assert_int_equal(store_mailbox_msg(box, 2)->uid, 2);
@@ -128,9 +101,9 @@ static void test_new_messages_get_uids(void **state)
 static void test_flags_and_modseq_across_handles(void **state)
 {
 	(void)state;
-	deliver(root, "a");
-	deliver(root, "b");
-	struct store_mailbox *a = open_box(root), *b = open_box(root);
+	store_test_deliver(root, "a");
+	store_test_deliver(root, "b");
+	struct store_mailbox *a = store_test_open(root), *b = store_test_open(root);
 	uint64_t before = store_mailbox_msg(a, 1)->modseq;
 	assert_int_equal(store_mailbox_set_flags(a, 1, STORE_FLAGS_ADD,
 	                                         STORE_FLAG_SEEN | STORE_FLAG_FLAGGED, 0, 0),
@@ -167,7 +140,7 @@ static void test_flags_and_modseq_across_handles(void **state)
 	                 STORE_ENOENT);
 	store_mailbox_close(&a);
 	store_mailbox_close(&b);
-	a = open_box(root);
+	a = store_test_open(root);
 	assert_int_equal(store_mailbox_msg(a, 2)->keywords, 1u << kw);
 	assert_string_equal(store_mailbox_keyword_name(a, (unsigned int)kw), "$Forwarded");
 	store_mailbox_close(&a);
@@ -177,8 +150,8 @@ static void test_expunge_reported_at_sync(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 5; i++)
-		deliver(root, "m");
-	struct store_mailbox *a = open_box(root), *b = open_box(root);
+		store_test_deliver(root, "m");
+	struct store_mailbox *a = store_test_open(root), *b = store_test_open(root);
 	uint32_t uids[] = {2, 4};
 	assert_int_equal(store_mailbox_expunge(a, uids, 2), STORE_OK);
 	/* Still in a's view until its sync. */
@@ -196,7 +169,7 @@ static void test_expunge_reported_at_sync(void **state)
 	assert_int_equal(res.expunged_count, 2);
 	assert_int_equal(count_files("cur"), 3);
 	/* Expunged UIDs are never handed out again. */
-	deliver(root, "new");
+	store_test_deliver(root, "new");
 	assert_int_equal(store_mailbox_sync(a, &res), STORE_OK);
 	assert_int_equal(store_mailbox_msg(a, 4)->uid, 6);
 	store_mailbox_close(&a);
@@ -221,8 +194,8 @@ static char *first_cur_name(void)
 static void test_other_maildir_clients(void **state)
 {
 	(void)state;
-	deliver(root, "x");
-	struct store_mailbox *box = open_box(root);
+	store_test_deliver(root, "x");
+	struct store_mailbox *box = store_test_open(root);
 	/* mutt marks it read and replied by renaming; the UID stays. */
 	char *name = first_cur_name();
 	char *from = xasprintf("%s/cur/%s", root, name);
@@ -260,7 +233,7 @@ static void test_append_copy_move(void **state)
 {
 	(void)state;
 	char *sent = xasprintf("%s/.Sent", root);
-	struct store_mailbox *inbox = open_box(root), *box = open_box(sent);
+	struct store_mailbox *inbox = store_test_open(root), *box = store_test_open(sent);
 	struct store_append *app;
 	const char *msg = "Subject: appended\r\n\r\nhello\r\n";
 	assert_int_equal(store_mailbox_append_begin(inbox, STORE_FLAG_SEEN | STORE_FLAG_DRAFT, 0,
@@ -321,12 +294,12 @@ static void test_damage_is_detected_and_rebuilt(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		deliver(root, "d");
-	struct store_mailbox *box = open_box(root);
+		store_test_deliver(root, "d");
+	struct store_mailbox *box = store_test_open(root);
 	uint32_t v = store_mailbox_uidvalidity(box);
 	store_mailbox_close(&box);
 	/* Force the log into the snapshot so the records live there. */
-	box = open_box(root);
+	box = store_test_open(root);
 	store_mailbox_close(&box);
 
 	/* A torn log tail (half a record) is ignored; UIDs stay. */
@@ -334,7 +307,7 @@ static void test_damage_is_detected_and_rebuilt(void **state)
 	int fd = open(log, O_WRONLY | O_APPEND);
 	assert_int_equal(write(fd, "\x40\x00\x00\x00\x01\x02", 6), 6);
 	close(fd);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_uidvalidity(box), v);
 	assert_int_equal(store_mailbox_count(box), 4);
 	assert_int_equal(store_mailbox_msg(box, 4)->uid, 4);
@@ -342,18 +315,18 @@ static void test_damage_is_detected_and_rebuilt(void **state)
 
 	/* The cache file vanishes: rebuilt from the messages on use. (The first open does
 	 * not parse: reading a message builds the cache.) */
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_subject(box, 3, "d");
 	store_mailbox_close(&box);
 	char *cache = xasprintf("%s/tern-cache", root);
 	assert_int_equal(unlink(cache), 0);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_subject(box, 3, "d");
 	store_mailbox_close(&box);
 
 	/* A damaged snapshot header: rebuilt from the files with a new UIDVALIDITY. */
 	corrupt("tern-index", 12, "\xff\xff", 2);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_true(store_mailbox_uidvalidity(box) != v);
 	assert_int_equal(store_mailbox_count(box), 4);
 	assert_subject(box, 1, "d");
@@ -365,9 +338,9 @@ static void test_damage_is_detected_and_rebuilt(void **state)
 static void test_dovecot_uidlist_import(void **state)
 {
 	(void)state;
-	deliver(root, "first");
-	deliver(root, "second");
-	deliver(root, "third");
+	store_test_deliver(root, "first");
+	store_test_deliver(root, "second");
+	store_test_deliver(root, "third");
 	/* Dovecot knew the first two (as UIDs 5 and 7), and the next UID was 10. */
 	char *newdir = xasprintf("%s/new", root);
 	DIR *d = opendir(newdir);
@@ -386,7 +359,7 @@ static void test_dovecot_uidlist_import(void **state)
 	FILE *f = fopen(path, "w");
 	fputs(ul, f);
 	fclose(f);
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	assert_int_equal(store_mailbox_uidvalidity(box), 1234567);
 	assert_int_equal(store_mailbox_count(box), 3);
 	assert_int_equal(store_mailbox_msg(box, 1)->uid, 5);
@@ -405,8 +378,8 @@ static void test_log_compaction(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 20; i++)
-		deliver(root, "c");
-	struct store_mailbox *box = open_box(root), *other = open_box(root);
+		store_test_deliver(root, "c");
+	struct store_mailbox *box = store_test_open(root), *other = store_test_open(root);
 	/* Enough flag changes to pass the compaction threshold several times. */
 	for (int i = 0; i < 3000; i++) {
 		uint32_t uid = (uint32_t)(i % 20) + 1;
@@ -434,13 +407,13 @@ static void test_log_compaction(void **state)
 static void test_msg_pointer_stays_valid(void **state)
 {
 	(void)state;
-	deliver(root, "first");
-	struct store_mailbox *box = open_box(root), *other = open_box(root);
+	store_test_deliver(root, "first");
+	struct store_mailbox *box = store_test_open(root), *other = store_test_open(root);
 	const struct store_msg *m = store_mailbox_msg(box, 1);
 	/* Many messages arrive and another process indexes them; our change catches up with
 	 * all of it (growing the arrays), and the pointer we hold still shows message 1. */
 	for (int i = 0; i < 300; i++)
-		deliver(root, "more");
+		store_test_deliver(root, "more");
 	struct store_sync_result res;
 	assert_int_equal(store_mailbox_sync(other, &res), STORE_OK);
 	assert_int_equal(res.exists, 301);
@@ -472,8 +445,8 @@ static void test_msg_pointer_survives_snapshot_reload(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 20; i++)
-		deliver(root, "s");
-	struct store_mailbox *other = open_box(root);
+		store_test_deliver(root, "s");
+	struct store_mailbox *other = store_test_open(root);
 	churn(other, 20, 2000); /* the messages now live in a snapshot */
 	struct stat st1, st2;
 	char *idx = xasprintf("%s/tern-index", root);
@@ -481,7 +454,7 @@ static void test_msg_pointer_survives_snapshot_reload(void **state)
 	/* Held open so that its inode number is not reused by the next snapshot. */
 	int hold = open(idx, O_RDONLY | O_CLOEXEC);
 	assert_true(hold >= 0);
-	struct store_mailbox *box = open_box(root); /* loads that snapshot */
+	struct store_mailbox *box = store_test_open(root); /* loads that snapshot */
 	const struct store_msg *m = store_mailbox_msg(box, 1);
 	char *path = store_mailbox_msg_path(box, 1);
 	assert_int_equal(access(path, F_OK), 0);
@@ -503,7 +476,7 @@ static void test_msg_pointer_survives_snapshot_reload(void **state)
 	assert_true((store_mailbox_msg(box, 2)->flags & STORE_FLAG_FLAGGED) != 0);
 	/* Reopening (one block for all the messages) still sees everything. */
 	store_mailbox_close(&box);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_count(box), 20);
 	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN);
 	assert_int_equal(store_mailbox_msg(box, 20)->uid, 20);
@@ -519,9 +492,9 @@ static void test_cache_compaction(void **state)
 	char subject[700];
 	for (int i = 0; i < 300; i++) {
 		snprintf(subject, sizeof(subject), "%d %0600d", i, 0);
-		deliver(root, subject);
+		store_test_deliver(root, subject);
 	}
-	struct store_mailbox *a = open_box(root), *b = open_box(root);
+	struct store_mailbox *a = store_test_open(root), *b = store_test_open(root);
 	/* b builds every blob (the first open parses nothing) and opens the cache file. */
 	for (size_t seq = 1; seq <= 300; seq++) {
 		struct store_cache c0;
@@ -577,7 +550,7 @@ static void test_arrival_order(void **state)
 		free(p);
 	}
 	free(dir);
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	assert_subject(box, 1, "first");
 	assert_subject(box, 2, "second");
 	assert_subject(box, 3, "third");
@@ -589,8 +562,8 @@ static void test_set_flags_many(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 6; i++)
-		deliver(root, "many");
-	struct store_mailbox *box = open_box(root);
+		store_test_deliver(root, "many");
+	struct store_mailbox *box = store_test_open(root);
 	uint32_t uids[] = {1, 2, 3, 4, 5, 6, 42};
 	uint32_t modified[7];
 	size_t n_modified = 9;

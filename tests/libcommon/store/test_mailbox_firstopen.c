@@ -29,52 +29,25 @@
 #include "store/maildir_deliver.h"
 #include "store/maildir_name.h"
 
-static char root[256];
+#include "store_test_util.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/tern-firstopen-XXXXXX");
-	assert_non_null(mkdtemp(root));
+	store_test_mkroot("firstopen");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", root, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
+	store_test_rmroot();
 	return 0;
-}
-
-static void deliver_bytes(const char *folder, const char *msg, size_t len)
-{
-	struct maildir_delivery *d;
-	char *error = NULL;
-	assert_int_equal(maildir_delivery_begin(folder, &d, &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_write(d, msg, len, &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_commit(d, &error), MAILDIR_OK);
-	maildir_delivery_free(&d);
 }
 
 static void deliver(const char *subject)
 {
-	char *msg = xasprintf("From: a@example.org\r\nSubject: %s\r\n\r\nbody\n", subject);
-	deliver_bytes(root, msg, strlen(msg));
-	free(msg);
-}
-
-static struct store_mailbox *open_box(const char *path)
-{
-	struct store_mailbox *box = NULL;
-	const char *error = NULL;
-	assert_int_equal(store_mailbox_open(path, &box, &error), STORE_OK);
-	return box;
+	store_test_deliver(root, subject);
 }
 
 static void assert_subject(struct store_mailbox *box, size_t seq, const char *subject)
@@ -141,7 +114,7 @@ static void test_first_open_reads_sizes_not_mime(void **state)
 	(void)state;
 	/* Delivered by tern: the name carries both sizes. */
 	static const char mixed[] = "Subject: mixed\n\nline1\nline2\r\n";
-	deliver_bytes(root, mixed, sizeof(mixed) - 1);
+	store_test_deliver_bytes(root, mixed, sizeof(mixed) - 1);
 	/* Dropped in by another program: no sizes in the name, more than one read() long,
 	 * with a CRLF cut exactly where the reads are cut. */
 	struct buf big;
@@ -160,7 +133,7 @@ static void test_first_open_reads_sizes_not_mime(void **state)
 	write_file(p, liar, sizeof(liar) - 1);
 	free(p);
 
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	assert_int_equal(store_mailbox_count(box), 3);
 	/* Nothing was parsed: there is no cache yet. */
 	char *cache = xasprintf("%s/tern-cache", root);
@@ -190,7 +163,7 @@ static void test_first_open_reads_sizes_not_mime(void **state)
 	store_mailbox_close(&box);
 
 	/* Reopened: the same sizes from the index, the cache still good. */
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_msg(box, 2)->vsize, parsed_vsize(big.data, big.len));
 	assert_subject(box, 3, "liar");
 	store_mailbox_close(&box);
@@ -207,13 +180,13 @@ static void test_names_carry_w(void **state)
 	    xasprintf(",S=%llu,W=%llu", (unsigned long long)psize, (unsigned long long)vsize);
 	/* Delivery. */
 	char *inbox_new = xasprintf("%s/new", root);
-	deliver_bytes(root, msg, psize);
+	store_test_deliver_bytes(root, msg, psize);
 	char *name = only_file(inbox_new);
 	assert_non_null(strstr(name, want));
 	free(name);
 	/* Append, in two pieces cut inside a CRLF. */
 	char *a_path = xasprintf("%s/.A", root), *b_path = xasprintf("%s/.B", root);
-	struct store_mailbox *a = open_box(a_path), *b = open_box(b_path);
+	struct store_mailbox *a = store_test_open(a_path), *b = store_test_open(b_path);
 	struct store_append *app;
 	uint32_t uid, copied;
 	size_t cut = (size_t)(strstr(msg, "\r\n") - msg) + 1;
@@ -244,7 +217,7 @@ static void test_names_carry_w(void **state)
 	store_mailbox_close(&a);
 	store_mailbox_close(&b);
 	/* The inbox reads its delivered message's sizes from the name. */
-	struct store_mailbox *inbox = open_box(root);
+	struct store_mailbox *inbox = store_test_open(root);
 	assert_int_equal(store_mailbox_msg(inbox, 1)->vsize, vsize);
 	store_mailbox_close(&inbox);
 	free(a_cur);
@@ -287,13 +260,13 @@ static void test_replaced_index_with_the_same_inode(void **state)
 		deliver("r");
 	/* Old directories whose mtimes the index knows: nobody rescans, the index is all a
 	 * reader has (else a rescan would recover the flag from the file name). */
-	struct store_mailbox *a = open_box(root), *b;
+	struct store_mailbox *a = store_test_open(root), *b;
 	store_mailbox_close(&a);
 	time_t past = time(NULL) - 100;
 	set_dir_mtime("cur", past);
 	set_dir_mtime("new", past);
-	a = open_box(root);
-	b = open_box(root);
+	a = store_test_open(root);
+	b = store_test_open(root);
 	char *idx = xasprintf("%s/tern-index", root), *log = xasprintf("%s/tern-index.log", root);
 	char *keep_idx = xasprintf("%s/keep-index", root),
 	     *keep_log = xasprintf("%s/keep-log", root);
@@ -331,7 +304,7 @@ static void test_replaced_index_with_the_same_inode(void **state)
 	                 STORE_OK);
 	store_mailbox_close(&a);
 	store_mailbox_close(&b);
-	a = open_box(root);
+	a = store_test_open(root);
 	assert_int_equal(store_mailbox_msg(a, 1)->flags, STORE_FLAG_FLAGGED);
 	assert_int_equal(store_mailbox_msg(a, 2)->flags, STORE_FLAG_SEEN);
 	store_mailbox_close(&a);
@@ -353,13 +326,13 @@ static void test_cache_after_rename_nobody_logged(void **state)
 {
 	(void)state;
 	deliver("stale");
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	store_mailbox_close(&box);
 	/* The directories have not changed for a while, and the index knows those mtimes. */
 	time_t past = time(NULL) - 100;
 	set_dir_mtime("cur", past);
 	set_dir_mtime("new", past);
-	box = open_box(root);
+	box = store_test_open(root);
 	store_mailbox_close(&box);
 
 	/* The dead writer's rename ("\Seen"), its mtime change not visible. */
@@ -374,7 +347,7 @@ static void test_cache_after_rename_nobody_logged(void **state)
 	char *cache = xasprintf("%s/tern-cache", root);
 	(void)unlink(cache);
 
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_count(box), 1);
 	assert_subject(box, 1, "stale");
 	/* The rescan also learned the new name and flags, reported at the next sync. */
@@ -390,7 +363,7 @@ static void test_cache_after_rename_nobody_logged(void **state)
 	set_dir_mtime("cur", past);
 	store_mailbox_close(&box);
 	(void)unlink(cache);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_count(box), 1);
 	struct store_cache c;
 	assert_int_equal(store_mailbox_cache(box, 1, &c), STORE_ENOENT);
@@ -415,13 +388,13 @@ static void test_dirty_mtime_not_trusted_later(void **state)
 {
 	(void)state;
 	deliver("dirty");
-	struct store_mailbox *box = open_box(root);
+	struct store_mailbox *box = store_test_open(root);
 	store_mailbox_close(&box);
 	/* The index sees cur/ and new/ with mtimes one second old: still inside the window. */
 	time_t recent = time(NULL) - 1;
 	set_dir_mtime("cur", recent);
 	set_dir_mtime("new", recent);
-	box = open_box(root);
+	box = store_test_open(root);
 	store_mailbox_close(&box);
 	/* A rename that leaves cur/'s mtime as the scan saw it. */
 	char *cur = xasprintf("%s/cur", root);
@@ -434,7 +407,7 @@ static void test_dirty_mtime_not_trusted_later(void **state)
 	/* Past the window (a delay of at least 2 s; bounded). */
 	for (int i = 0; i < 40 && time(NULL) - recent <= 3; i++)
 		usleep(100000);
-	box = open_box(root);
+	box = store_test_open(root);
 	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_FLAGGED);
 	char *path = store_mailbox_msg_path(box, 1);
 	assert_string_equal(path, to);

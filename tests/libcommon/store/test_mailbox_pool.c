@@ -25,39 +25,20 @@
 #include "store/maildir_deliver.h"
 #include "store/mailbox.h"
 
-static char root[256];
+#include "store_test_util.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/tern-pool-XXXXXX");
-	assert_non_null(mkdtemp(root));
+	store_test_mkroot("pool");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", root, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
+	store_test_rmroot();
 	return 0;
-}
-
-static void deliver(const char *folder, const char *subject)
-{
-	struct maildir_delivery *d;
-	char *error = NULL;
-	char *msg = xasprintf("From: a@example.org\r\nSubject: %s\r\n\r\nbody\n", subject);
-	assert_int_equal(maildir_delivery_begin(folder, &d, &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_write(d, msg, strlen(msg), &error), MAILDIR_OK);
-	assert_int_equal(maildir_delivery_commit(d, &error), MAILDIR_OK);
-	maildir_delivery_free(&d);
-	free(msg);
 }
 
 static struct store_mailbox *open_pooled(struct store_pool *pool, const char *path)
@@ -100,7 +81,7 @@ static int open_fds(void)
 static void test_pool_shares_descriptors(void **state)
 {
 	(void)state;
-	deliver(root, "one");
+	store_test_deliver(root, "one");
 	struct store_pool *pool = store_pool_new(0);
 	int before = open_fds();
 	struct store_mailbox *boxes[50];
@@ -128,7 +109,7 @@ static void test_pool_expunge_seen_at_each_sync(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 5; i++)
-		deliver(root, "m");
+		store_test_deliver(root, "m");
 	struct store_pool *pool = store_pool_new(4);
 	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root);
 	uint32_t uids[] = {2, 4};
@@ -173,8 +154,8 @@ static void test_pool_expunge_seen_at_each_sync(void **state)
 static void test_pool_flags_reported_to_each_handle(void **state)
 {
 	(void)state;
-	deliver(root, "a");
-	deliver(root, "b");
+	store_test_deliver(root, "a");
+	store_test_deliver(root, "b");
 	struct store_pool *pool = store_pool_new(4);
 	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root);
 	struct store_mailbox *other = open_plain(root); /* another process */
@@ -209,7 +190,7 @@ static void test_pool_flags_reported_to_each_handle(void **state)
 static void test_pool_new_messages_join_at_sync(void **state)
 {
 	(void)state;
-	deliver(root, "first");
+	store_test_deliver(root, "first");
 	struct store_pool *pool = store_pool_new(4);
 	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root);
 	const struct store_msg *m = store_mailbox_msg(b, 1);
@@ -220,7 +201,7 @@ static void test_pool_new_messages_join_at_sync(void **state)
 	uint32_t uid = 0;
 	assert_int_equal(store_mailbox_append_commit(&app, &uid), STORE_OK);
 	assert_int_equal(uid, 2);
-	deliver(root, "delivered");
+	store_test_deliver(root, "delivered");
 	assert_int_equal(store_mailbox_count(a), 1);
 	assert_int_equal(store_mailbox_count(b), 1);
 	assert_int_equal(store_mailbox_seq(b, 2), 0);
@@ -243,7 +224,7 @@ static void test_pool_close_order_and_survivor(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 4; i++)
-		deliver(root, "s");
+		store_test_deliver(root, "s");
 	struct store_pool *pool = store_pool_new(0);
 	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root),
 	                     *c = open_pooled(pool, root);
@@ -264,7 +245,7 @@ static void test_pool_close_order_and_survivor(void **state)
 	assert_int_equal(m->uid, 2);
 	assert_true(m->expunged);
 	assert_subject(c, 2, "s");
-	deliver(root, "late");
+	store_test_deliver(root, "late");
 	assert_int_equal(store_mailbox_sync(c, &res), STORE_OK);
 	assert_int_equal(res.expunged_count, 1);
 	assert_int_equal(res.expunged_seqs[0], 2);
@@ -280,7 +261,7 @@ static void test_pool_close_order_and_survivor(void **state)
 	/* Freeing the pool while a handle is open: the handle keeps its folder. */
 	a = open_pooled(pool, root);
 	store_pool_free(&pool);
-	deliver(root, "after");
+	store_test_deliver(root, "after");
 	assert_int_equal(store_mailbox_sync(a, &res), STORE_OK);
 	assert_int_equal(res.exists, 5);
 	store_mailbox_close(&a);
@@ -290,7 +271,7 @@ static void test_pool_keeps_idle_folder_and_catches_up(void **state)
 {
 	(void)state;
 	char *sent = xasprintf("%s/.Sent", root);
-	deliver(root, "kept");
+	store_test_deliver(root, "kept");
 	struct store_pool *pool = store_pool_new(1);
 	struct store_mailbox *a = open_pooled(pool, root);
 	store_mailbox_close(&a);
@@ -300,7 +281,7 @@ static void test_pool_keeps_idle_folder_and_catches_up(void **state)
 	uint32_t uid = 1;
 	assert_int_equal(store_mailbox_expunge(other, &uid, 1), STORE_OK);
 	store_mailbox_close(&other);
-	deliver(root, "new");
+	store_test_deliver(root, "new");
 	a = open_pooled(pool, root);
 	assert_int_equal(store_mailbox_count(a), 1);
 	assert_int_equal(store_mailbox_msg(a, 1)->uid, 2);
@@ -322,15 +303,15 @@ static void test_pool_forgets_replaced_folder(void **state)
 {
 	(void)state;
 	char *work = xasprintf("%s/.Work", root), *moved = xasprintf("%s/.Moved", root);
-	deliver(work, "old");
+	store_test_deliver(work, "old");
 	struct store_pool *pool = store_pool_new(4);
 	struct store_mailbox *a = open_pooled(pool, work);
 	assert_int_equal(store_mailbox_count(a), 1);
 	store_mailbox_close(&a);
 	assert_int_equal(store_pool_folders(pool), 1); /* kept, with no handle */
 	assert_int_equal(rename(work, moved), 0);
-	deliver(work, "fresh one");
-	deliver(work, "fresh two");
+	store_test_deliver(work, "fresh one");
+	store_test_deliver(work, "fresh two");
 	a = open_pooled(pool, work);
 	assert_int_equal(store_mailbox_count(a), 2);
 	assert_subject(a, 1, "fresh one");
@@ -344,7 +325,7 @@ static void test_pool_forgets_replaced_folder(void **state)
 	assert_int_equal(rename(work, moved), -1); /* .Moved is not empty */
 	char *gone = xasprintf("%s/.Gone", root);
 	assert_int_equal(rename(work, gone), 0);
-	deliver(work, "third");
+	store_test_deliver(work, "third");
 	struct store_mailbox *b = open_pooled(pool, work);
 	assert_int_equal(store_mailbox_count(b), 1);
 	assert_subject(b, 1, "third");
@@ -374,7 +355,7 @@ static void test_pool_snapshot_reload_by_other_process(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 20; i++)
-		deliver(root, "r");
+		store_test_deliver(root, "r");
 	struct store_mailbox *other = open_plain(root);
 	churn(other, 20, 2000);
 	struct stat st1;
@@ -413,8 +394,8 @@ static void test_pool_snapshot_reload_by_other_process(void **state)
 static void test_pool_sort_date_shared(void **state)
 {
 	(void)state;
-	deliver(root, "x");
-	deliver(root, "y");
+	store_test_deliver(root, "x");
+	store_test_deliver(root, "y");
 	struct store_pool *pool = store_pool_new(2);
 	struct store_mailbox *a = open_pooled(pool, root), *b = open_pooled(pool, root);
 	int64_t d = 0;
@@ -489,8 +470,8 @@ static void test_pool_matches_separate_handles(void **state)
 		struct store_sync_result pr, qr;
 		switch ((r >> 12) % 8) {
 		case 0:
-			deliver(pdir, "d");
-			deliver(qdir, "d");
+			store_test_deliver(pdir, "d");
+			store_test_deliver(qdir, "d");
 			break;
 		case 1:
 		case 2: {

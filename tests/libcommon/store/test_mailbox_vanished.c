@@ -22,13 +22,12 @@
 #include "base/xalloc.h"
 #include "store/mailbox.h"
 
-static char root[256];
+#include "store_test_util.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/tern-vanished-XXXXXX");
-	assert_non_null(mkdtemp(root));
+	store_test_mkroot("vanished");
 	char *cur = xasprintf("%s/cur", root);
 	assert_int_equal(mkdir(cur, 0700), 0);
 	free(cur);
@@ -38,13 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", root, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
+	store_test_rmroot();
 	return 0;
 }
 
