@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	double t0 = now(), c0 = cpu();
 	if (strcmp(argv[1], "open") == 0) {
 		struct store_mailbox *box = open_box(dir);
-		printf("open %.3f %.3f count=%zu\n", now() - t0, cpu() - c0,
+		printf("open %.4f %.4f count=%zu\n", now() - t0, cpu() - c0,
 		       store_mailbox_count(box));
 		store_mailbox_close(&box);
 	} else if (strcmp(argv[1], "reopen") == 0 && argc >= 4) {

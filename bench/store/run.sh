@@ -3,7 +3,9 @@
 # Usage: bench/store/run.sh [MESSAGES] [DELIVERIES]   (defaults 100000 and 2000)
 # Prints one line per measurement: name, tern, Dovecot, and how many times faster tern is.
 # Dovecot (Debian's dovecot-imapd) reads the same Maildir through its imap binary, run
-# preauthenticated with a private config; its times include starting that process.
+# preauthenticated with a private config; its times include starting that process, except
+# in the "SELECT alone" row (the first SELECT's reply time inside the session, against
+# tern's open inside its process). "warm open, whole process" times both as a process.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-100000}
@@ -46,7 +48,8 @@ first_valid_gid = 0
 ssl = no
 CONF
 # One Dovecot session: sends each command after the previous one completed (so a long
-# SEARCH is not cut short by end of input) and prints the session's seconds.
+# SEARCH is not cut short by end of input) and prints the session's seconds (wall, CPU)
+# and the seconds from sending the command tagged "a" to its tagged reply.
 imap() {
 	python3 - "$1" "$work/dv/dovecot.conf" "$work/dv/home" <<'PY'
 import subprocess, sys, time
@@ -55,8 +58,10 @@ env = {"USER": "tester", "HOME": sys.argv[3], "PATH": "/usr/bin:/bin"}
 start = time.monotonic()
 p = subprocess.Popen(["/usr/lib/dovecot/imap", "-c", sys.argv[2]], stdin=subprocess.PIPE,
                      stdout=subprocess.PIPE, env=env)
+a_secs = 0.0
 for cmd in filter(None, cmds):
     tag = cmd.split()[0].encode()
+    sent = time.monotonic()
     p.stdin.write(cmd.encode() + b"\r\n")
     p.stdin.flush()
     while True:
@@ -66,23 +71,33 @@ for cmd in filter(None, cmds):
         if line.startswith(tag + b" "):
             if not line.startswith(tag + b" OK"):
                 sys.exit(line.decode(errors="replace"))
+            if tag == b"a":
+                a_secs = time.monotonic() - sent
             break
 p.stdin.close()
 p.wait()
 import resource
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-print("%.3f %.3f" % (time.monotonic() - start, ru.ru_utime + ru.ru_stime))
+print("%.4f %.4f %.4f" % (time.monotonic() - start, ru.ru_utime + ru.ru_stime, a_secs))
 PY
 }
 d_first=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print $1}')
 d_ffetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' | awk '{print $1}')
-# The machine is shared: three rounds, tern and Dovecot alternating, medians reported
+# The machine is shared: five rounds, tern and Dovecot alternating, medians reported
 # (wall seconds, and CPU seconds of the process doing the work).
-median() { sort -n | sed -n 2p; }
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+# tern's open as a whole process, timed from outside like Dovecot's session.
+process() {
+	python3 -c 'import subprocess, sys, time
+t = time.monotonic()
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print("%.4f" % (time.monotonic() - t))' "$@"
+}
 rounds() {
-	for _ in 1 2 3; do
+	for _ in 1 2 3 4 5; do
 		"$b" open "$work/tern" | awk '{print "t_warm", $2, $3}'
-		imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print "d_warm", $1, $2}'
+		imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print "d_warm", $1, $2; print "d_select", $3}'
+		process "$b" open "$work/tern" | awk '{print "t_proc", $1}'
 		"$b" fetch "$work/tern" | awk '{print "t_fetch", $2, $3}'
 		imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' |
 			awk '{print "d_fetch", $1, $2}'
@@ -121,6 +136,8 @@ row "first open (wall)" "$t_first" "$d_first"
 row "first fetch after it (wall)" "$t_ffetch" "$d_ffetch"
 row "first open + fetch (wall)" "$(echo "$t_first + $t_ffetch" | bc -l)" \
 	"$(echo "$d_first + $d_ffetch" | bc -l)"
+row "warm open, SELECT alone" "$(pick t_warm 2)" "$(pick d_select 2)"
+row "warm open, whole process" "$(pick t_proc 2)" "$(pick d_warm 2)"
 for m in warm fetch search; do
 	label=$(case $m in warm) echo "warm open" ;; fetch) echo "flags+envelope all" ;;
 		search) echo "header search" ;; esac)

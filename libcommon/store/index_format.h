@@ -58,6 +58,7 @@ struct index_rec {
 };
 
 struct index_header {
+	uint32_t version; /* as read (1 or 2); the encoder writes the current one */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t count;
@@ -67,11 +68,20 @@ struct index_header {
 };
 
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+/* out[i] = crc32c(0, p[i], len[i]) for four buffers, computed side by side. */
+void crc32c_4(const unsigned char *const p[4], const size_t len[4], uint32_t out[4]);
 
 void index_put_u32(struct buf *b, uint32_t v);
 void index_put_u64(struct buf *b, uint64_t v);
-uint32_t index_get_u32(const unsigned char *p);
-uint64_t index_get_u64(const unsigned char *p);
+static inline uint32_t index_get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline uint64_t index_get_u64(const unsigned char *p)
+{
+	return (uint64_t)index_get_u32(p) | (uint64_t)index_get_u32(p + 4) << 32;
+}
 
 void index_header_encode(struct buf *b, const struct index_header *h);
 /* false when the magic, version or checksum is wrong. */
@@ -90,9 +100,5 @@ bool index_unframe(const unsigned char *p, size_t avail, const unsigned char **p
 void index_rec_encode(struct buf *payload, const struct index_rec *r);
 /* Decodes an ADD payload (type byte included); false when malformed. */
 bool index_rec_decode(const unsigned char *p, size_t len, struct index_rec *r);
-/* The same checks without copying the name: r->name is left NULL and *name_r points at the
- * name's name_len_r bytes inside p (not NUL-terminated). */
-bool index_rec_decode_ref(const unsigned char *p, size_t len, struct index_rec *r,
-                          const char **name_r, size_t *name_len_r);
 
 #endif

@@ -64,14 +64,18 @@ void mbox_publish(struct mbox_folder *f)
 	struct index_state *st = &f->st;
 	if (!st->dirty && f->view != NULL)
 		return;
-	size_t out = 0;
-	for (size_t i = 0; i < st->count; i++) {
-		if (st->msgs[i]->m.expunged)
-			mbox_bury(f, st->msgs[i]);
-		else
-			st->msgs[out++] = st->msgs[i];
+	size_t out = st->count;
+	if (st->expunged > 0) { /* else nothing to look for in every message */
+		out = 0;
+		for (size_t i = 0; i < st->count; i++) {
+			if (st->msgs[i]->m.expunged)
+				mbox_bury(f, st->msgs[i]);
+			else
+				st->msgs[out++] = st->msgs[i];
+		}
+		st->count = out;
+		st->expunged = 0;
 	}
-	st->count = out;
 	struct mbox_view *v = xmalloc(sizeof(*v) + out * sizeof(v->msgs[0]));
 	v->next = NULL;
 	v->refs = 1; /* the folder's */
@@ -436,7 +440,7 @@ char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq)
 	if (seq < 1 || seq > mbox_visible(box) || box->view->msgs[seq - 1]->m.expunged)
 		return NULL;
 	const struct mbox_msg *m = box->view->msgs[seq - 1];
-	return xasprintf("%s/%s/%s", box->f->path, m->in_new ? "new" : "cur", m->name);
+	return xasprintf("%s/%s/%s", box->f->path, m->in_new ? "new" : "cur", mbox_msg_name(m));
 }
 
 bool store_mailbox_sort_date(const struct store_mailbox *box, size_t seq, int64_t *date_r)

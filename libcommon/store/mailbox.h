@@ -32,11 +32,11 @@ struct store_msg {
 	uint32_t uid;
 	uint32_t flags;    /* enum store_flag */
 	uint32_t keywords; /* bit i: keyword i of store_mailbox_keyword_name() */
+	bool expunged;     /* gone, to be reported by the next sync */
 	uint64_t modseq;
 	uint64_t vsize; /* RFC822.SIZE */
 	uint64_t psize; /* bytes in the file */
 	time_t idate;   /* INTERNALDATE */
-	bool expunged;  /* gone, to be reported by the next sync */
 };
 
 /* What a sync reports, valid until the next call on the mailbox. */

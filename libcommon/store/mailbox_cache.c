@@ -279,7 +279,7 @@ static enum store_error blob_build(struct store_mailbox *box, const struct mbox_
 	struct stat sb;
 	*len_r = 0;
 	enum store_error e =
-	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, &root, &sb);
+	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, mbox_msg_name(m), &root, &sb);
 	if (e == STORE_OK) {
 		size_t before = blobs->len;
 		blob_encode(root, blobs);
@@ -377,7 +377,7 @@ static enum store_error cache_from_file(struct store_mailbox *box, const struct 
 	struct mime_part *root = NULL;
 	struct stat sb;
 	enum store_error e =
-	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, &root, &sb);
+	    parse_file(m->in_new ? box->f->new_fd : box->f->cur_fd, mbox_msg_name(m), &root, &sb);
 	if (e == STORE_OK) {
 		struct buf b;
 		buf_init(&b, 0);

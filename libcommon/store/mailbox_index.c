@@ -21,27 +21,51 @@
 #include "store/lockfile.h"
 #include "store/maildir_fs.h"
 
+/* A snapshot stores struct mbox_msg as it is in memory (see mailbox_private.h): the
+ * layout below is part of the file format. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "format 2 is little-endian");
+_Static_assert(sizeof(time_t) == 8 && sizeof(char *) == 8, "format 2 needs 64-bit types");
+_Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expunged) == 12 &&
+                   offsetof(struct mbox_msg, m.modseq) == 16 &&
+                   offsetof(struct mbox_msg, cache_off) == 48 &&
+                   offsetof(struct mbox_msg, home) == 60 &&
+                   offsetof(struct mbox_msg, map_off) == 64 &&
+                   offsetof(struct mbox_msg, name_heap) == 72,
+               "struct mbox_msg is the snapshot's record layout");
+
 /* The snapshot is at most this big (about 2 million messages). */
 #define INDEX_FILE_MAX (512u * 1024 * 1024)
+
+/*
+ * A mapped snapshot: its first bytes (the file header, decoded by then) hold how many of
+ * its messages are still in use and the mapping's length.
+ */
+struct mbox_map {
+	uint64_t live;
+	uint64_t len;
+};
+
+static void map_release(struct mbox_map *map)
+{
+	if (--map->live == 0)
+		munmap(map, (size_t)map->len);
+}
 
 void mbox_msg_release(struct mbox_msg *m)
 {
 	if (m == NULL)
 		return;
-	if (!m->name_in_slab)
-		free(m->name);
-	if (m->slab == NULL)
+	free(m->name_heap);
+	if (m->home == MBOX_HOME_MAP)
+		map_release((struct mbox_map *)(void *)((char *)m - m->map_off));
+	else
 		free(m);
-	else if (--m->slab->live == 0)
-		free(m->slab);
 }
 
 void mbox_msg_set_name(struct mbox_msg *m, char *name)
 {
-	if (!m->name_in_slab)
-		free(m->name);
-	m->name = name;
-	m->name_in_slab = false;
+	free(m->name_heap);
+	m->name_heap = name;
 }
 
 void index_state_free(struct index_state *st)
@@ -113,7 +137,7 @@ static bool state_accepts(const struct index_state *st, uint32_t uid)
 	return st->count == 0 || uid > st->msgs[st->count - 1]->m.uid;
 }
 
-/* Appends m (zeroed but for slab/name) as r's message. */
+/* Appends m (zeroed but for its name) as r's message. */
 static void state_push(struct index_state *st, const struct index_rec *r, struct mbox_msg *m)
 {
 	if (st->count == st->cap) {
@@ -144,7 +168,7 @@ static void state_add(struct index_state *st, struct index_rec *r)
 		return;
 	}
 	struct mbox_msg *m = xcalloc(1, sizeof(*m));
-	m->name = r->name;
+	m->name_heap = r->name;
 	state_push(st, r, m);
 }
 
@@ -180,6 +204,7 @@ static bool state_apply(struct mbox_folder *f, struct index_state *st, const uns
 			return false;
 		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL && !m->m.expunged) {
 			m->m.expunged = true;
+			st->expunged++;
 			st->dirty = true;
 		}
 		mbox_vanished_add(st, index_get_u32(p + 1), index_get_u64(p + 5));
@@ -252,83 +277,166 @@ static bool log_header_ok(int fd, uint64_t gen)
 	       index_get_u32(h + 16) == crc32c(0, h, 16);
 }
 
-/* The smallest framed ADD record: frame header, fixed fields, a one-byte name. */
-#define INDEX_REC_FRAME_MIN (8 + 61 + 1)
-
-/*
- * Decodes the snapshot p[0..len); damaged records are skipped (their files get new UIDs).
- * All its messages go into one mbox_slab: the records, then their names (each name is
- * shorter than its frame, so len bytes hold them all with their NULs).
- */
-static int state_decode_snapshot(struct index_state *st, const unsigned char *p, size_t len)
-{
-	if (!index_header_decode(p, len, &st->hdr))
-		return -1;
-	size_t pos = INDEX_HEADER_SIZE;
-	uint32_t uidnext = st->hdr.uidnext;
-	size_t room = (len - pos) / INDEX_REC_FRAME_MIN;
-	if (room > st->hdr.count)
-		room = st->hdr.count;
-	st->cap = room + 64; /* and some for the log's ADDs */
-	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
-	struct mbox_slab *slab = NULL;
-	struct mbox_msg *recs = NULL;
-	char *names = NULL;
-	if (room > 0) {
-		size_t head = (sizeof(*slab) + _Alignof(struct mbox_msg) - 1) /
-		              _Alignof(struct mbox_msg) * _Alignof(struct mbox_msg);
-		slab = xmalloc(head + room * sizeof(*recs) + (len - pos));
-		slab->live = 0;
-		recs = (struct mbox_msg *)(void *)((char *)slab + head);
-		names = (char *)(recs + room);
-	}
-	for (uint32_t i = 0; i < st->hdr.count && pos < len; i++) {
-		const unsigned char *payload;
-		size_t plen, flen;
-		if (!index_unframe(p + pos, len - pos, &payload, &plen, &flen)) {
-			uint32_t claimed = len - pos >= 4 ? index_get_u32(p + pos) : 0;
-			if (claimed == 0 || claimed > INDEX_RECORD_MAX)
-				break; /* no way to find the next record */
-			pos += 8 + claimed;
-			continue;
-		}
-		pos += flen;
-		struct index_rec r;
-		const char *name;
-		size_t name_len;
-		/* A valid ADD frame is at least INDEX_REC_FRAME_MIN bytes, so room suffices. */
-		if (!index_rec_decode_ref(payload, plen, &r, &name, &name_len) ||
-		    !state_accepts(st, r.uid) || slab == NULL || slab->live == room)
-			continue;
-		struct mbox_msg *m = &recs[slab->live++];
-		memset(m, 0, sizeof(*m));
-		memcpy(names, name, name_len);
-		names[name_len] = '\0';
-		m->name = names;
-		m->name_in_slab = true;
-		m->slab = slab;
-		names += name_len + 1;
-		state_push(st, &r, m);
-	}
-	if (slab != NULL && slab->live == 0)
-		free(slab);
-	mbox_vanished_snapshot_load(st, p + pos, pos < len ? len - pos : 0);
-	st->hdr.uidnext = uidnext > st->hdr.uidnext ? uidnext : st->hdr.uidnext;
-	st->snapshot_size = len;
-	return 0;
-}
-
 static int64_t ctime_ns(const struct stat *sb)
 {
 	return (int64_t)sb->st_ctim.tv_sec * 1000000000LL + sb->st_ctim.tv_nsec;
 }
 
+/* The smallest framed ADD record: frame header, fixed fields, a one-byte name. */
+#define INDEX_REC_FRAME_MIN (8 + 61 + 1)
+
+/* Skips a damaged frame at p when its length can be trusted; 0 when it cannot. */
+static size_t damaged_frame_len(const unsigned char *p, size_t avail)
+{
+	uint32_t claimed = avail >= 4 ? index_get_u32(p) : 0;
+	if (claimed == 0 || claimed > INDEX_RECORD_MAX)
+		return 0; /* no way to find the next record */
+	return 8 + (size_t)claimed;
+}
+
 /*
- * Maps the snapshot read-only (populated, so decoding takes no page faults) for the time
- * it is decoded: no copy, and no fresh heap pages to fault in. tern never changes a
- * snapshot in place (writers write a new file and rename it over), so the mapping cannot
- * shrink under the reader. Returns 0, 1 when missing or empty, -1 on error; unmap with
- * munmap(*data_r, *len_r). *ino_r and *ctime_r identify the file that was mapped.
+ * Decodes a format-1 snapshot (framed ADD records) into messages of their own; damaged
+ * records are skipped (their files get new UIDs). The next writer replaces it by a
+ * current one (st->old_format).
+ */
+static size_t state_decode_v1(struct index_state *st, const unsigned char *p, size_t len)
+{
+	size_t pos = INDEX_HEADER_SIZE;
+	size_t room = (len - pos) / INDEX_REC_FRAME_MIN;
+	st->cap = (room < st->hdr.count ? room : st->hdr.count) + 64;
+	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
+	for (uint32_t i = 0; i < st->hdr.count && pos < len; i++) {
+		const unsigned char *payload;
+		size_t plen, flen;
+		if (!index_unframe(p + pos, len - pos, &payload, &plen, &flen)) {
+			size_t skip = damaged_frame_len(p + pos, len - pos);
+			if (skip == 0)
+				break;
+			pos += skip;
+			continue;
+		}
+		pos += flen;
+		struct index_rec r;
+		if (index_rec_decode(payload, plen, &r))
+			state_add(st, &r);
+	}
+	st->old_format = true;
+	return pos;
+}
+
+/* True when the payload at p (plen bytes, at offset off of its mapping) is a message
+ * record as mbox_write_snapshot writes it (see struct mbox_msg). */
+static bool record_ok(const unsigned char *p, size_t plen, uint64_t off)
+{
+	if (plen < sizeof(struct mbox_msg) + 2 || plen % 8 != 0 || off % 8 != 0)
+		return false;
+	static const unsigned char zero[8];
+	uint64_t map_off;
+	memcpy(&map_off, p + offsetof(struct mbox_msg, map_off), 8);
+	if (map_off != off || p[offsetof(struct mbox_msg, home)] != MBOX_HOME_MAP ||
+	    p[offsetof(struct mbox_msg, m.expunged)] != 0 ||
+	    p[offsetof(struct mbox_msg, in_new)] != 0 ||
+	    p[offsetof(struct mbox_msg, sort_date_set)] != 0 ||
+	    p[offsetof(struct mbox_msg, reserved)] != 0 ||
+	    memcmp(p + offsetof(struct mbox_msg, name_heap), zero, 8) != 0)
+		return false;
+	const unsigned char *name = p + sizeof(struct mbox_msg);
+	size_t room = plen - sizeof(struct mbox_msg);
+	const unsigned char *end = memchr(name, '\0', room);
+	return end != NULL && end != name && memchr(name, '/', (size_t)(end - name)) == NULL;
+}
+
+/* A message record's frame as state_use_v2 checks it. */
+struct v2_frame {
+	const unsigned char *payload;
+	size_t len;
+	uint32_t crc; /* as stored */
+};
+
+/*
+ * Reads the headers of up to 4 frames from p[pos..len): their payloads and stored CRCs.
+ * Stops before a frame whose length is impossible (it and what follows cannot be found).
+ */
+static size_t v2_frames(const unsigned char *p, size_t len, size_t pos, struct v2_frame fr[4])
+{
+	size_t n = 0;
+	while (n < 4 && len - pos >= 8) {
+		uint32_t flen = index_get_u32(p + pos);
+		if (flen == 0 || flen > INDEX_RECORD_MAX || flen > len - pos - 8)
+			break;
+		fr[n].payload = p + pos + 8;
+		fr[n].len = flen;
+		fr[n].crc = index_get_u32(p + pos + 4);
+		pos += 8 + (size_t)flen;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Uses a current snapshot in place: every message record is checked (frame CRC, the
+ * fields only memory may set are zero, its offset, its name) and the valid ones become
+ * the state's messages, living in the mapping. Damaged records are skipped. The CRCs of
+ * four records are computed side by side (crc32c_4): that is most of the time of a load.
+ */
+static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
+{
+	size_t pos = INDEX_HEADER_SIZE;
+	size_t room = (len - pos) / (8 + sizeof(struct mbox_msg) + 8);
+	st->cap = (room < st->hdr.count ? room : st->hdr.count) + 64;
+	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
+	uint64_t live = 0;
+	uint32_t uidnext = st->hdr.uidnext, last = 0, seen = 0;
+	while (seen < st->hdr.count && pos < len) {
+		struct v2_frame fr[4];
+		size_t n = v2_frames(p, len, pos, fr);
+		if (n == 0)
+			break;
+		if (n > st->hdr.count - seen)
+			n = st->hdr.count - seen; /* what follows the messages is not a message */
+		uint32_t crc[4];
+		if (n == 4) {
+			const unsigned char *bufs[4] = {fr[0].payload, fr[1].payload, fr[2].payload,
+			                                fr[3].payload};
+			size_t lens[4] = {fr[0].len, fr[1].len, fr[2].len, fr[3].len};
+			crc32c_4(bufs, lens, crc);
+		} else {
+			for (size_t k = 0; k < n; k++)
+				crc[k] = crc32c(0, fr[k].payload, fr[k].len);
+		}
+		for (size_t k = 0; k < n; k++) {
+			seen++;
+			pos = (size_t)(fr[k].payload - p) + fr[k].len;
+			if (crc[k] != fr[k].crc ||
+			    !record_ok(fr[k].payload, fr[k].len, pos - fr[k].len))
+				continue;
+			struct mbox_msg *m = (struct mbox_msg *)(void *)(p + (pos - fr[k].len));
+			if (m->m.uid <= last || st->count == st->cap)
+				continue; /* UIDs only grow */
+			last = m->m.uid;
+			st->msgs[st->count++] = m;
+			live++;
+			if (m->m.uid >= uidnext)
+				uidnext = m->m.uid + 1;
+			if (m->m.modseq > st->hdr.highestmodseq)
+				st->hdr.highestmodseq = m->m.modseq;
+		}
+	}
+	st->hdr.uidnext = uidnext;
+	st->dirty = true;
+	/* The header was decoded: its bytes now count the mapping's users. */
+	struct mbox_map *map = (struct mbox_map *)(void *)p;
+	map->live = live + 1; /* + 1 until the loader lets go */
+	map->len = len;
+	return pos;
+}
+
+/*
+ * Maps the snapshot privately: read-only and populated (no page faults while it is
+ * checked), then writable, so that a change to a message copies just its page. tern
+ * never changes a snapshot in place (writers write a new file and rename it over), so
+ * the mapping cannot shrink under the reader. Returns 0, 1 when missing or empty, -1 on
+ * error. *ino_r and *ctime_r identify the file that was mapped.
  */
 static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r,
                         int64_t *ctime_r)
@@ -341,14 +449,18 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t
 		close(fd);
 		return -1;
 	}
-	if (sb.st_size == 0) {
+	if (sb.st_size < INDEX_HEADER_SIZE) {
 		close(fd);
-		return 1;
+		return sb.st_size == 0 ? 1 : -1;
 	}
 	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED)
 		return -1;
+	if (mprotect(p, (size_t)sb.st_size, PROT_READ | PROT_WRITE) < 0) {
+		munmap(p, (size_t)sb.st_size);
+		return -1;
+	}
 	*data_r = p;
 	*len_r = (size_t)sb.st_size;
 	*ino_r = sb.st_ino;
@@ -366,10 +478,22 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 	int ret = snapshot_map(f->dir_fd, &data, &len, &ino, &ctime);
 	if (ret != 0)
 		return ret;
-	ret = state_decode_snapshot(st, data, len);
-	munmap(data, len);
-	if (ret != 0)
-		return ret;
+	if (!index_header_decode(data, len, &st->hdr)) {
+		munmap(data, len);
+		return -1;
+	}
+	size_t pos;
+	if (st->hdr.version == 1) {
+		pos = state_decode_v1(st, data, len);
+	} else {
+		pos = state_use_v2(st, data, len);
+	}
+	mbox_vanished_snapshot_load(st, data + pos, pos < len ? len - pos : 0);
+	st->snapshot_size = len;
+	if (st->hdr.version == 1)
+		munmap(data, len);
+	else
+		map_release((struct mbox_map *)(void *)data); /* its messages keep it */
 	st->idx_ino = ino;
 	st->idx_ctime_ns = ctime;
 	struct stat sb;
@@ -405,6 +529,7 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 	memset(&fresh->van, 0, sizeof(fresh->van)); /* merged took the tombstones */
 	merged.msgs = NULL;
 	merged.count = merged.cap = 0;
+	merged.expunged = old->expunged; /* fresh's expunged messages are left out below */
 	for (size_t i = 0; i < old->count; i++) {
 		struct mbox_msg *o = old->msgs[i];
 		if (o->m.expunged)
@@ -412,25 +537,18 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 		struct mbox_msg *fm = mbox_find(fresh, o->m.uid);
 		if (fm == NULL || fm->m.expunged) {
 			o->m.expunged = true;
+			merged.expunged++;
 		} else {
 			if (fm->m.flags != o->m.flags || fm->m.keywords != o->m.keywords)
 				mbox_note_changed_all(f, o->m.uid);
-			/* o stays where it is (and in its block); it takes fm's contents. */
-			struct mbox_slab *slab = o->slab;
-			bool date_set = o->sort_date_set;
-			int64_t date = o->sort_date;
-			if (!o->name_in_slab)
-				free(o->name);
-			*o = *fm;
-			o->slab = slab;
-			o->sort_date_set = date_set; /* the file (so its Date:) is the same */
-			o->sort_date = date;
-			if (fm->name_in_slab) {
-				o->name = xstrdup(fm->name); /* fm's block may go before o */
-				o->name_in_slab = false;
-			} else {
-				fm->name = NULL;
-			}
+			/* o stays where it is (in its mapping or alone) and takes fm's contents;
+			 * its sort date stays (the file, so its Date:, is the same). */
+			o->m = fm->m;
+			o->cache_off = fm->cache_off;
+			o->cache_len = fm->cache_len;
+			o->in_new = fm->in_new;
+			if (strcmp(mbox_msg_name(o), mbox_msg_name(fm)) != 0)
+				mbox_msg_set_name(o, xstrdup(mbox_msg_name(fm)));
 		}
 	}
 	/* The old messages, then everything newer from the fresh state. */
@@ -441,8 +559,21 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 	merged.count = old->count;
 	uint32_t last = old->count > 0 ? old->msgs[old->count - 1]->m.uid : 0;
 	for (size_t i = 0; i < fresh->count; i++) {
-		if (fresh->msgs[i]->m.uid > last && !fresh->msgs[i]->m.expunged) {
-			merged.msgs[merged.count++] = fresh->msgs[i];
+		struct mbox_msg *fm = fresh->msgs[i];
+		if (fm->m.uid <= last || fm->m.expunged)
+			continue;
+		if (fm->home == MBOX_HOME_MAP) {
+			/* A copy of its own: a few new messages must not keep the whole new
+			 * snapshot mapped (and its file on disk) next to the one already in use. */
+			struct mbox_msg *c = xcalloc(1, sizeof(*c));
+			c->m = fm->m;
+			c->cache_off = fm->cache_off;
+			c->cache_len = fm->cache_len;
+			c->in_new = fm->in_new;
+			c->name_heap = xstrdup(mbox_msg_name(fm));
+			merged.msgs[merged.count++] = c;
+		} else {
+			merged.msgs[merged.count++] = fm;
 			fresh->msgs[i] = NULL; /* moved */
 		}
 	}
@@ -541,6 +672,7 @@ static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 	for (size_t i = 0; i < box->f->st.count; i++)
 		mbox_bury(box->f, box->f->st.msgs[i]);
 	box->f->st.count = 0;
+	box->f->st.expunged = 0;
 	box->f->st.dirty = true;
 	box->f->st.hdr.uidvalidity = uidvalidity_next(box, old);
 	if (import) {
@@ -581,7 +713,8 @@ void mbox_unlock(struct store_mailbox *box)
 {
 	if (mbox_cache_compact(box))
 		(void)mbox_write_snapshot(box); /* carries the new cache offsets */
-	else if (box->f->st.log_offset > 65536 + box->f->st.snapshot_size / 4)
+	else if (box->f->st.old_format ||
+	         box->f->st.log_offset > 65536 + box->f->st.snapshot_size / 4)
 		(void)mbox_write_snapshot(box);
 	if (box->f->lock_fd >= 0)
 		close(box->f->lock_fd);
@@ -634,6 +767,37 @@ enum store_error mbox_log_sync(struct store_mailbox *box)
 	return fdatasync(box->f->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
 }
 
+/*
+ * Appends m's framed record to the snapshot b: the bytes of a struct mbox_msg as the
+ * loader will use them in place (the fields only memory sets are zero, home and map_off
+ * say where it will live), then the name, its NUL and zeros up to a multiple of 8, so
+ * that every record of the mapping is aligned.
+ */
+static void snapshot_append_msg(struct buf *b, struct buf *payload, const struct mbox_msg *m)
+{
+	struct mbox_msg r;
+	memset(&r, 0, sizeof(r));
+	r.m.uid = m->m.uid;
+	r.m.flags = m->m.flags;
+	r.m.keywords = m->m.keywords;
+	r.m.modseq = m->m.modseq;
+	r.m.vsize = m->m.vsize;
+	r.m.psize = m->m.psize;
+	r.m.idate = m->m.idate;
+	r.cache_off = m->cache_off;
+	r.cache_len = m->cache_len;
+	r.home = MBOX_HOME_MAP;
+	r.map_off = (uint64_t)b->len + 8; /* after the frame's length and CRC */
+	const char *name = mbox_msg_name(m);
+	size_t name_len = strlen(name);
+	buf_reset(payload);
+	buf_append(payload, &r, sizeof(r));
+	buf_append(payload, name, name_len);
+	static const char zeros[8];
+	buf_append(payload, zeros, 8 - (sizeof(r) + name_len) % 8);
+	index_frame(b, payload);
+}
+
 enum store_error mbox_write_snapshot(struct store_mailbox *box)
 {
 	struct index_state *st = &box->f->st;
@@ -647,15 +811,8 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 		h.count += st->msgs[i]->m.expunged ? 0 : 1;
 	index_header_encode(&b, &h);
 	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = st->msgs[i];
-		if (m->m.expunged)
-			continue;
-		struct index_rec r = {m->m.uid,     m->m.flags, m->m.keywords, m->m.modseq,
-		                      m->m.vsize,   m->m.psize, m->m.idate,    m->cache_off,
-		                      m->cache_len, m->name};
-		buf_reset(&payload);
-		index_rec_encode(&payload, &r);
-		index_frame(&b, &payload);
+		if (!st->msgs[i]->m.expunged)
+			snapshot_append_msg(&b, &payload, st->msgs[i]);
 	}
 	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;
@@ -685,5 +842,6 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	st->log_ino = sl.st_ino;
 	st->log_offset = INDEX_LOG_HEADER_SIZE;
 	st->snapshot_size = snapshot_size;
+	st->old_format = false;
 	return STORE_OK;
 }

@@ -33,10 +33,10 @@ static uint32_t apply_mode(enum store_flags_mode mode, uint32_t old, uint32_t v)
 static enum store_error rename_flags(struct store_mailbox *box, struct mbox_msg *m, uint32_t flags,
                                      uint32_t keywords)
 {
-	char *name = maildir_name_set_flags(m->name, flags, keywords);
+	char *name = maildir_name_set_flags(mbox_msg_name(m), flags, keywords);
 	int from = m->in_new ? box->f->new_fd : box->f->cur_fd;
 	enum store_error e = STORE_OK;
-	if (renameat(from, m->name, box->f->cur_fd, name) < 0)
+	if (renameat(from, mbox_msg_name(m), box->f->cur_fd, name) < 0)
 		e = errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
 	else
 		e = mbox_log_flags(box, m, flags, keywords, name);
@@ -117,7 +117,8 @@ enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t
 		struct mbox_msg *m = live_msg(box, uids[i]);
 		if (m == NULL)
 			continue;
-		if (unlinkat(m->in_new ? box->f->new_fd : box->f->cur_fd, m->name, 0) < 0) {
+		if (unlinkat(m->in_new ? box->f->new_fd : box->f->cur_fd, mbox_msg_name(m), 0) <
+		    0) {
 			if (errno != ENOENT) {
 				e = STORE_ETEMP;
 				break;
@@ -284,7 +285,7 @@ static uint32_t map_keywords(struct store_mailbox *src, struct store_mailbox *ds
 static enum store_error copy_bytes(struct store_mailbox *src, const struct mbox_msg *m,
                                    struct store_mailbox *dst, uint32_t kw, uint32_t *uid_r)
 {
-	int fd = openat(m->in_new ? src->f->new_fd : src->f->cur_fd, m->name,
+	int fd = openat(m->in_new ? src->f->new_fd : src->f->cur_fd, mbox_msg_name(m),
 	                O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
@@ -318,8 +319,8 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 		free(name);
 		return e;
 	}
-	if (linkat(m->in_new ? src->f->new_fd : src->f->cur_fd, m->name, dst->f->cur_fd, name, 0) <
-	    0)
+	if (linkat(m->in_new ? src->f->new_fd : src->f->cur_fd, mbox_msg_name(m), dst->f->cur_fd,
+	           name, 0) < 0)
 		/* EXDEV: another file system; EPERM: protected_hardlinks and a file owned by
 		 * someone else (dropped in by root); EMLINK: too many links. All fall back to a
 		 * copy. */
@@ -367,12 +368,12 @@ enum store_error store_mailbox_copy(struct store_mailbox *src, uint32_t uid,
 		if (m == NULL)
 			return STORE_ENOENT;
 		struct mbox_msg copy = *m;
-		copy.name = xstrdup(m->name);
+		copy.name_heap = xstrdup(mbox_msg_name(m));
 		uint32_t kw = map_keywords(src, dst, copy.m.keywords);
 		e = copy_link(src, &copy, dst, kw, new_uid_r);
 		if (e == STORE_EINVAL)
 			e = copy_bytes(src, &copy, dst, kw, new_uid_r);
-		free(copy.name);
+		free(copy.name_heap);
 	}
 	return e;
 }

@@ -10,28 +10,42 @@
 #include "store/mailbox.h"
 
 /*
- * The messages of one snapshot load live in one block: the records, then their names. The
- * block goes when its last message is released (messages outlive a reload when the view
- * still shows them), so loading and freeing a folder are a few allocations, not one per
- * message, and a message never moves.
+ * One message of a folder's state. A message lives either alone on the heap (found by a
+ * scan, ADDed by the log, or read from an old-format snapshot) or inside the mapping of the
+ * snapshot it was read from (MBOX_HOME_MAP): a current snapshot stores each message as
+ * exactly these bytes, followed by its NUL-terminated name, so loading a folder maps the
+ * file and checks it instead of decoding it (see docs/store.md "Snapshot format 2"). The
+ * mapping is private: a change to a mapped message (flags from the log, a sort date)
+ * copies that page only. A message never moves, so store_mailbox_msg() pointers stay valid
+ * until the next sync; a mapping goes with its last message (mbox_msg_release).
+ *
+ * The layout is the file format: fixed-width fields, the fields below `home` meaningful
+ * only in memory (a snapshot holds zeros there, and the loader rejects anything else).
  */
-struct mbox_slab {
-	size_t live; /* messages in the block not yet released */
-};
+enum { MBOX_HOME_HEAP = 0, MBOX_HOME_MAP = 1 };
 
 struct mbox_msg {
 	struct store_msg m;
 	uint64_t cache_off;
 	uint32_t cache_len;
-	char *name;             /* in cur/ (or new/ when in_new) */
-	struct mbox_slab *slab; /* the block holding this message, or NULL: allocated alone */
-	bool name_in_slab;      /* name is inside slab's block (else allocated alone) */
-	bool in_new;
-	bool sort_date_set; /* sort_date holds the caller's parsed Date: */
+	uint8_t home;       /* MBOX_HOME_*: where this message lives */
+	bool in_new;        /* the file is in new/ (else cur/); 0 in a snapshot */
+	bool sort_date_set; /* sort_date holds the caller's parsed Date:; 0 in a snapshot */
+	uint8_t reserved;   /* 0 */
+	uint64_t map_off;   /* MBOX_HOME_MAP: this record's offset in its mapping */
+	char *name_heap;    /* a name given since loading (owned); NULL: the stored one */
 	int64_t sort_date;
 };
 
-/* Releases m (NULL is fine) and its name; frees its block with the block's last message. */
+/* The message's file name (in cur/, or new/ when in_new). */
+static inline const char *mbox_msg_name(const struct mbox_msg *m)
+{
+	if (m->name_heap != NULL)
+		return m->name_heap;
+	return (const char *)(m + 1); /* a mapped record's name follows it */
+}
+
+/* Releases m (NULL is fine) and its name; unmaps its snapshot with the last message. */
 void mbox_msg_release(struct mbox_msg *m);
 /* Replaces m's name with name (allocated, taken over). */
 void mbox_msg_set_name(struct mbox_msg *m, char *name);
@@ -54,14 +68,16 @@ struct mbox_vanished {
 /* The index as read from disk: snapshot + applied log. */
 struct index_state {
 	struct index_header hdr;
-	struct mbox_msg **msgs; /* sorted by UID; a message never moves (see mbox_slab) */
+	struct mbox_msg **msgs; /* sorted by UID; a message never moves (see mbox_msg) */
 	size_t count, cap;
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;
 	uint64_t snapshot_size;
 	int64_t idx_ctime_ns; /* of the snapshot file read (an inode number alone may be reused) */
 	struct mbox_vanished van;
-	bool dirty; /* messages added or expunged since the last mbox_publish */
+	size_t expunged; /* messages in msgs marked expunged (mbox_publish takes them out) */
+	bool dirty;      /* messages added or expunged since the last mbox_publish */
+	bool old_format; /* read from a format-1 snapshot: the next unlock writes a current one */
 };
 
 /*

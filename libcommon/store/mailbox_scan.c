@@ -51,7 +51,7 @@ static void table_build(struct name_table *t, const struct index_state *st)
 	t->slots = xcalloc(t->size, sizeof(size_t));
 	t->st = st;
 	for (size_t i = 0; i < st->count; i++) {
-		const char *name = st->msgs[i]->name;
+		const char *name = mbox_msg_name(st->msgs[i]);
 		if (st->msgs[i]->m.expunged)
 			continue;
 		size_t len = maildir_name_base_len(name);
@@ -67,7 +67,7 @@ static ssize_t table_find(const struct name_table *t, const char *name)
 	size_t len = maildir_name_base_len(name);
 	size_t s = (size_t)base_hash(name, len) & (t->size - 1);
 	for (; t->slots[s] != 0; s = (s + 1) & (t->size - 1)) {
-		const char *n = t->st->msgs[t->slots[s] - 1]->name;
+		const char *n = mbox_msg_name(t->st->msgs[t->slots[s] - 1]);
 		if (maildir_name_base_len(n) == len && memcmp(n, name, len) == 0)
 			return (ssize_t)(t->slots[s] - 1);
 	}
@@ -120,7 +120,7 @@ static void scan_file(struct scan *sc, const char *name, bool in_new)
 		if (in_new) {
 			m->in_new = true;
 			mbox_msg_set_name(m, xstrdup(name));
-		} else if (strcmp(m->name, name) != 0) {
+		} else if (strcmp(mbox_msg_name(m), name) != 0) {
 			/* Renamed by another Maildir client: same UID, flags from the name. */
 			unsigned int flags;
 			uint32_t kw;

@@ -33,7 +33,14 @@ static void test_crc32c_vectors(void **state)
 static void test_header_and_record_round_trip(void **state)
 {
 	(void)state;
-	struct index_header h = {1234567, 42, 3, 99, 7, 111, 222}, h2;
+	struct index_header h = {.uidvalidity = 1234567,
+	                         .uidnext = 42,
+	                         .count = 3,
+	                         .highestmodseq = 99,
+	                         .gen = 7,
+	                         .cur_mtime_ns = 111,
+	                         .new_mtime_ns = 222},
+	                    h2;
 	struct buf b;
 	buf_init(&b, 0);
 	index_header_encode(&b, &h);
@@ -43,6 +50,7 @@ static void test_header_and_record_round_trip(void **state)
 	assert_int_equal(h2.uidnext, 42);
 	assert_int_equal(h2.highestmodseq, 99);
 	assert_int_equal(h2.new_mtime_ns, 222);
+	assert_int_equal(h2.version, 2); /* the encoder writes the current format */
 	/* Any flipped bit is caught. */
 	for (size_t i = 0; i < INDEX_HEADER_SIZE; i++) {
 		b.data[i] ^= 0x10;
