@@ -33,6 +33,15 @@ _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expu
                    offsetof(struct mbox_msg, name_heap) == 72,
                "struct mbox_msg is the snapshot's record layout");
 
+/*
+ * The log is folded into a new snapshot when it passes this many bytes plus 1/64 of the
+ * snapshot. Every open replays the log, and a record changing a message copies that
+ * message's page of the mapped snapshot, so a long log (say the CACHE records of a first
+ * FETCH of every message) costs each open more than the snapshot itself; writing a new
+ * snapshot costs the writer once.
+ */
+#define INDEX_LOG_FOLD_MIN 32768
+
 /* The snapshot is at most this big (about 2 million messages). */
 #define INDEX_FILE_MAX (512u * 1024 * 1024)
 
@@ -92,8 +101,19 @@ ssize_t mbox_index_of(const struct index_state *st, uint32_t uid)
 
 struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid)
 {
+	/* Lookups mostly come in UID order (log replay, merge): first try just after the last
+	 * one, which spares a binary search whose every step may miss the cache. */
+	for (size_t k = st->find_hint; k < st->count && k < st->find_hint + 2; k++) {
+		if (st->msgs[k]->m.uid == uid) {
+			st->find_hint = k + 1;
+			return st->msgs[k];
+		}
+	}
 	ssize_t i = mbox_index_of(st, uid);
-	return i >= 0 ? st->msgs[i] : NULL;
+	if (i < 0)
+		return NULL;
+	st->find_hint = (size_t)i + 1;
+	return st->msgs[i];
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -714,7 +734,7 @@ void mbox_unlock(struct store_mailbox *box)
 	if (mbox_cache_compact(box))
 		(void)mbox_write_snapshot(box); /* carries the new cache offsets */
 	else if (box->f->st.old_format ||
-	         box->f->st.log_offset > 65536 + box->f->st.snapshot_size / 4)
+	         box->f->st.log_offset > INDEX_LOG_FOLD_MIN + box->f->st.snapshot_size / 64)
 		(void)mbox_write_snapshot(box);
 	if (box->f->lock_fd >= 0)
 		close(box->f->lock_fd);

@@ -70,6 +70,7 @@ struct index_state {
 	struct index_header hdr;
 	struct mbox_msg **msgs; /* sorted by UID; a message never moves (see mbox_msg) */
 	size_t count, cap;
+	size_t find_hint;    /* where mbox_find looks first: after the last message it found */
 	uint64_t log_offset; /* end of the last valid log record applied */
 	ino_t idx_ino, log_ino;
 	uint64_t snapshot_size;
