@@ -52,12 +52,25 @@ _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expu
 struct mbox_map {
 	uint64_t live;
 	uint64_t len;
+	uint64_t heap; /* 1: a small snapshot read into the heap instead of mapped */
 };
+
+_Static_assert(sizeof(struct mbox_map) <= INDEX_HEADER_SIZE, "the map fits in the header");
+
+size_t mbox_map_min = 64 * 1024;
+
+static void snapshot_unmap(void *data, size_t len, bool heap)
+{
+	if (heap)
+		free(data);
+	else
+		munmap(data, len);
+}
 
 static void map_release(struct mbox_map *map)
 {
 	if (--map->live == 0)
-		munmap(map, (size_t)map->len);
+		snapshot_unmap(map, (size_t)map->len, map->heap != 0);
 }
 
 void mbox_msg_release(struct mbox_msg *m)
@@ -451,15 +464,34 @@ static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
 	return pos;
 }
 
+/* Reads all of fd (len bytes) into a new heap buffer; NULL on error or a short file. */
+static unsigned char *snapshot_read(int fd, size_t len)
+{
+	unsigned char *p = xmalloc(len); /* malloc aligns for any record */
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, p + done, len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(p);
+			return NULL;
+		}
+		done += (size_t)n;
+	}
+	return p;
+}
+
 /*
  * Maps the snapshot privately: read-only and populated (no page faults while it is
  * checked), then writable, so that a change to a message copies just its page. tern
  * never changes a snapshot in place (writers write a new file and rename it over), so
- * the mapping cannot shrink under the reader. Returns 0, 1 when missing or empty, -1 on
- * error. *ino_r and *ctime_r identify the file that was mapped.
+ * the mapping cannot shrink under the reader. A small one is read into the heap
+ * (*heap_r). Returns 0, 1 when missing or empty, -1 on error. *ino_r and *ctime_r
+ * identify the file that was read.
  */
-static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t *ino_r,
-                        int64_t *ctime_r)
+static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, bool *heap_r,
+                        ino_t *ino_r, int64_t *ctime_r)
 {
 	int fd = openat(dir_fd, INDEX_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -473,13 +505,22 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, ino_t
 		close(fd);
 		return sb.st_size == 0 ? 1 : -1;
 	}
-	void *p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		return -1;
-	if (mprotect(p, (size_t)sb.st_size, PROT_READ | PROT_WRITE) < 0) {
-		munmap(p, (size_t)sb.st_size);
-		return -1;
+	*heap_r = (size_t)sb.st_size < mbox_map_min;
+	void *p;
+	if (*heap_r) {
+		p = snapshot_read(fd, (size_t)sb.st_size);
+		close(fd);
+		if (p == NULL)
+			return -1;
+	} else {
+		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED)
+			return -1;
+		if (mprotect(p, (size_t)sb.st_size, PROT_READ | PROT_WRITE) < 0) {
+			munmap(p, (size_t)sb.st_size);
+			return -1;
+		}
 	}
 	*data_r = p;
 	*len_r = (size_t)sb.st_size;
@@ -495,11 +536,12 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 	size_t len;
 	ino_t ino;
 	int64_t ctime;
-	int ret = snapshot_map(f->dir_fd, &data, &len, &ino, &ctime);
+	bool heap;
+	int ret = snapshot_map(f->dir_fd, &data, &len, &heap, &ino, &ctime);
 	if (ret != 0)
 		return ret;
 	if (!index_header_decode(data, len, &st->hdr)) {
-		munmap(data, len);
+		snapshot_unmap(data, len, heap);
 		return -1;
 	}
 	size_t pos;
@@ -510,10 +552,13 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 	}
 	mbox_vanished_snapshot_load(st, data + pos, pos < len ? len - pos : 0);
 	st->snapshot_size = len;
-	if (st->hdr.version == 1)
-		munmap(data, len);
-	else
-		map_release((struct mbox_map *)(void *)data); /* its messages keep it */
+	if (st->hdr.version == 1) {
+		snapshot_unmap(data, len, heap);
+	} else {
+		struct mbox_map *map = (struct mbox_map *)(void *)data;
+		map->heap = heap;
+		map_release(map); /* its messages keep it */
+	}
 	st->idx_ino = ino;
 	st->idx_ctime_ns = ctime;
 	struct stat sb;

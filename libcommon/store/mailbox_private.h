@@ -156,6 +156,13 @@ void mbox_publish(struct mbox_folder *f);
 void mbox_bury(struct mbox_folder *f, struct mbox_msg *m);
 
 /* mailbox_index.c */
+/*
+ * Snapshots smaller than this many bytes are read into the heap rather than mapped, and
+ * used in place there all the same: most folders are small, and a mapping each would
+ * cost a page and a kernel mapping per folder and process, and three system calls per
+ * load. Tests set it to 0 to map every snapshot.
+ */
+extern size_t mbox_map_min;
 void index_state_free(struct index_state *st);
 /* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). */
 int index_state_load(struct mbox_folder *f, struct index_state *st);

@@ -3,7 +3,8 @@
  * a format-1 snapshot is read with its UIDs and replaced by a current one; a damaged
  * record costs that message its UID and nothing else; a record with a good CRC but fields
  * only memory may set (a pointer, where it lives, its offset, a name with '/') is refused;
- * a reload does not keep the newer snapshot mapped for the few messages it adds.
+ * a reload does not keep the newer snapshot mapped for the few messages it adds; a small
+ * snapshot is read into the heap and used there.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,6 +33,7 @@ static int setup(void **state)
 {
 	(void)state;
 	store_test_mkroot("snapshot");
+	mbox_map_min = 0; /* map every snapshot, however small */
 	return 0;
 }
 
@@ -367,6 +369,27 @@ static void test_reload_keeps_one_mapping(void **state)
 	assert_false(mapped(first)); /* gone with the last message */
 }
 
+static void test_small_snapshot_is_not_mapped(void **state)
+{
+	(void)state;
+	mbox_map_min = 64 * 1024;
+	deliver_and_index(10);
+	struct store_mailbox *box = store_test_open(root);
+	assert_false(mapped(index_ino())); /* read into the heap, used there in place */
+	assert_int_equal(store_mailbox_count(box), 10);
+	uint32_t uid = store_mailbox_msg(box, 3)->uid;
+	assert_int_equal(store_mailbox_set_flags(box, uid, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0),
+	                 STORE_OK);
+	char *path = store_mailbox_msg_path(box, 3);
+	assert_non_null(strstr(path, ":2,S"));
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	store_mailbox_close(&box);
+	uint32_t uids[10];
+	uids_of(uids, 10);
+	assert_int_equal(uids[2], uid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -374,6 +397,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_damaged_record_costs_one_uid, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_fields_are_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_keeps_one_mapping, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_snapshot_is_not_mapped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
