@@ -49,12 +49,6 @@ _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expu
  * A mapped snapshot: its first bytes (the file header, decoded by then) hold how many of
  * its messages are still in use and the mapping's length.
  */
-struct mbox_map {
-	uint64_t live;
-	uint64_t len;
-	uint64_t heap; /* 1: a small snapshot read into the heap instead of mapped */
-};
-
 _Static_assert(sizeof(struct mbox_map) <= INDEX_HEADER_SIZE, "the map fits in the header");
 
 size_t mbox_map_min = 64 * 1024;
@@ -73,27 +67,56 @@ static void map_release(struct mbox_map *map)
 		snapshot_unmap(map, (size_t)map->len, map->heap != 0);
 }
 
+static struct mbox_map *map_of(const struct mbox_msg *m)
+{
+	return (struct mbox_map *)(void *)((char *)(uintptr_t)m - m->map_off);
+}
+
 void mbox_msg_release(struct mbox_msg *m)
 {
 	if (m == NULL)
 		return;
-	free(m->name_heap);
-	if (m->home == MBOX_HOME_MAP)
-		map_release((struct mbox_map *)(void *)((char *)m - m->map_off));
-	else
+	if (m->home == MBOX_HOME_MAP) {
+		if (m->name_heap != NULL)
+			map_of(m)->named--;
+		free(m->name_heap);
+		map_release(map_of(m));
+	} else {
+		free(m->name_heap);
 		free(m);
+	}
 }
 
 void mbox_msg_set_name(struct mbox_msg *m, char *name)
 {
+	if (m->home == MBOX_HOME_MAP && m->name_heap == NULL)
+		map_of(m)->named++;
 	free(m->name_heap);
 	m->name_heap = name;
 }
 
 void index_state_free(struct index_state *st)
 {
-	for (size_t i = 0; i < st->count; i++)
-		mbox_msg_release(st->msgs[i]);
+	struct mbox_map *map = st->map;
+	if (map != NULL && map->named == 0) {
+		/* Its messages hold no heap name: they are let go by counting their addresses,
+		 * without touching each one. */
+		uintptr_t lo = (uintptr_t)map, hi = lo + (uintptr_t)map->len;
+		uint64_t in_map = 0;
+		for (size_t i = 0; i < st->count; i++) {
+			uintptr_t a = (uintptr_t)st->msgs[i];
+			if (a >= lo && a < hi)
+				in_map++;
+			else
+				mbox_msg_release(st->msgs[i]);
+		}
+		map->live -= in_map; /* never 0 here: st's own reference is released below */
+	} else {
+		for (size_t i = 0; i < st->count; i++)
+			mbox_msg_release(st->msgs[i]);
+	}
+	if (map != NULL)
+		map_release(map);
 	free(st->msgs);
 	mbox_vanished_free(&st->van);
 	memset(st, 0, sizeof(*st));
@@ -459,8 +482,10 @@ static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
 	st->dirty = true;
 	/* The header was decoded: its bytes now count the mapping's users. */
 	struct mbox_map *map = (struct mbox_map *)(void *)p;
-	map->live = live + 1; /* + 1 until the loader lets go */
+	map->live = live + 1; /* + 1: st's own reference (st->map) */
 	map->len = len;
+	map->named = 0;
+	st->map = map;
 	return pos;
 }
 
@@ -552,13 +577,10 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 	}
 	mbox_vanished_snapshot_load(st, data + pos, pos < len ? len - pos : 0);
 	st->snapshot_size = len;
-	if (st->hdr.version == 1) {
+	if (st->hdr.version == 1)
 		snapshot_unmap(data, len, heap);
-	} else {
-		struct mbox_map *map = (struct mbox_map *)(void *)data;
-		map->heap = heap;
-		map_release(map); /* its messages keep it */
-	}
+	else
+		st->map->heap = heap; /* st and its messages keep it */
 	st->idx_ino = ino;
 	st->idx_ctime_ns = ctime;
 	struct stat sb;
@@ -586,12 +608,16 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 			mbox_bury(f, old->msgs[i]);
 		free(old->msgs);
 		mbox_vanished_free(&old->van);
+		if (old->map != NULL)
+			map_release(
+			    old->map); /* the buried messages keep it while they are shown */
 		*old = *fresh;
 		old->dirty = true;
 		return;
 	}
 	struct index_state merged = *fresh;
 	memset(&fresh->van, 0, sizeof(fresh->van)); /* merged took the tombstones */
+	merged.map = old->map; /* where its messages stay; fresh's goes with fresh */
 	merged.msgs = NULL;
 	merged.count = merged.cap = 0;
 	merged.expunged = old->expunged; /* fresh's expunged messages are left out below */

@@ -65,9 +65,21 @@ struct mbox_vanished {
 /* At most this many ranges are kept; past it the oldest goes and raises the floor. */
 #define MBOX_VANISHED_MAX 1024
 
+/*
+ * A snapshot used in place (mapped, or read into the heap when small): its first bytes,
+ * the file header once decoded, hold this.
+ */
+struct mbox_map {
+	uint64_t live;  /* its messages in use, + 1 while an index_state loaded from it lives */
+	uint64_t len;   /* bytes */
+	uint64_t heap;  /* 1: read into the heap rather than mapped */
+	uint64_t named; /* its messages with a name_heap */
+};
+
 /* The index as read from disk: snapshot + applied log. */
 struct index_state {
 	struct index_header hdr;
+	struct mbox_map *map; /* the format-2 snapshot it was loaded from (a reference), or NULL */
 	struct mbox_msg **msgs; /* sorted by UID; a message never moves (see mbox_msg) */
 	size_t count, cap;
 	size_t find_hint;    /* where mbox_find looks first: after the last message it found */
