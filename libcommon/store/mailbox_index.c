@@ -433,7 +433,8 @@ static size_t v2_frames(const unsigned char *p, size_t len, size_t pos, struct v
  * Uses a current snapshot in place: every message record is checked (frame CRC, the
  * fields only memory may set are zero, its offset, its name) and the valid ones become
  * the state's messages, living in the mapping. Damaged records are skipped. The CRCs of
- * four records are computed side by side (crc32c_4): that is most of the time of a load.
+ * four records are computed side by side (crc32c_4), so that reading the file from
+ * memory, not the CRC instruction's latency, bounds the load.
  */
 static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
 {
