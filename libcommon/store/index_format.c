@@ -7,7 +7,7 @@
 #include "base/xalloc.h"
 
 /* 2: messages stored as struct mbox_msg records (mailbox_private.h); 1 is still read. */
-#define INDEX_VERSION 2
+#define INDEX_VERSION (INDEX_IN_PLACE ? 2 : 1)
 
 #if defined(__x86_64__)
 /* SSE 4.2 has CRC-32C in hardware (the same polynomial, reflected). */
@@ -133,7 +133,7 @@ bool index_header_decode(const unsigned char *p, size_t len, struct index_header
 	    index_get_u32(p + 60) != crc32c(0, p, 60))
 		return false;
 	h->version = index_get_u32(p + 8);
-	if (h->version != 1 && h->version != INDEX_VERSION)
+	if (h->version != 1 && h->version != 2)
 		return false;
 	h->uidvalidity = index_get_u32(p + 12);
 	h->uidnext = index_get_u32(p + 16);

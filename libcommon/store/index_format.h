@@ -25,6 +25,19 @@ struct buf;
 #define INDEX_LOCK_FILE "tern-index.lock"
 #define INDEX_UIDVALIDITY_FILE "tern-uidvalidity"
 
+/*
+ * Whether this machine writes format 2, whose message records are struct mbox_msg as laid
+ * out on little-endian 64-bit machines (see mailbox_private.h). Elsewhere format 1 is
+ * written and read, and a format-2 snapshot (from another machine) is rebuilt.
+ */
+#ifndef INDEX_IN_PLACE
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && __SIZEOF_POINTER__ == 8
+#define INDEX_IN_PLACE 1
+#else
+#define INDEX_IN_PLACE 0
+#endif
+#endif
+
 #define INDEX_MAGIC "TERNIDX1"
 #define INDEX_LOG_MAGIC "TERNLOG1"
 #define INDEX_HEADER_SIZE 64

@@ -23,6 +23,7 @@
 
 /* A snapshot stores struct mbox_msg as it is in memory (see mailbox_private.h): the
  * layout below is part of the file format. */
+#if INDEX_IN_PLACE
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "format 2 is little-endian");
 _Static_assert(sizeof(time_t) == 8 && sizeof(char *) == 8, "format 2 needs 64-bit types");
 _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expunged) == 12 &&
@@ -32,6 +33,7 @@ _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expu
                    offsetof(struct mbox_msg, map_off) == 64 &&
                    offsetof(struct mbox_msg, name_heap) == 72,
                "struct mbox_msg is the snapshot's record layout");
+#endif
 
 /*
  * The log is folded into a new snapshot when it passes this many bytes plus 1/64 of the
@@ -376,7 +378,7 @@ static size_t state_decode_v1(struct index_state *st, const unsigned char *p, si
 		if (index_rec_decode(payload, plen, &r))
 			state_add(st, &r);
 	}
-	st->old_format = true;
+	st->old_format = INDEX_IN_PLACE; /* replace it where format 2 is written */
 	return pos;
 }
 
@@ -570,12 +572,15 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 		snapshot_unmap(data, len, heap);
 		return -1;
 	}
-	size_t pos;
-	if (st->hdr.version == 1) {
-		pos = state_decode_v1(st, data, len);
-	} else {
-		pos = state_use_v2(st, data, len);
+	if (st->hdr.version != 1 && !INDEX_IN_PLACE) {
+		snapshot_unmap(data, len, heap); /* another machine's records: rebuild */
+		return -1;
 	}
+	size_t pos;
+	if (st->hdr.version == 1)
+		pos = state_decode_v1(st, data, len);
+	else
+		pos = state_use_v2(st, data, len);
 	mbox_vanished_snapshot_load(st, data + pos, pos < len ? len - pos : 0);
 	st->snapshot_size = len;
 	if (st->hdr.version == 1)
@@ -903,8 +908,22 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 		h.count += st->msgs[i]->m.expunged ? 0 : 1;
 	index_header_encode(&b, &h);
 	for (size_t i = 0; i < st->count; i++) {
-		if (!st->msgs[i]->m.expunged)
-			snapshot_append_msg(&b, &payload, st->msgs[i]);
+		const struct mbox_msg *m = st->msgs[i];
+		if (m->m.expunged)
+			continue;
+		if (INDEX_IN_PLACE) {
+			snapshot_append_msg(&b, &payload, m);
+			continue;
+		}
+		char *name =
+		    xstrdup(mbox_msg_name(m)); /* format 1, where format 2 is not written */
+		struct index_rec r = {m->m.uid,     m->m.flags, m->m.keywords, m->m.modseq,
+		                      m->m.vsize,   m->m.psize, m->m.idate,    m->cache_off,
+		                      m->cache_len, name};
+		buf_reset(&payload);
+		index_rec_encode(&payload, &r);
+		index_frame(&b, &payload);
+		free(name);
 	}
 	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;

@@ -50,7 +50,7 @@ static void test_header_and_record_round_trip(void **state)
 	assert_int_equal(h2.uidnext, 42);
 	assert_int_equal(h2.highestmodseq, 99);
 	assert_int_equal(h2.new_mtime_ns, 222);
-	assert_int_equal(h2.version, 2); /* the encoder writes the current format */
+	assert_int_equal(h2.version, INDEX_IN_PLACE ? 2 : 1); /* the current format */
 	/* Any flipped bit is caught. */
 	for (size_t i = 0; i < INDEX_HEADER_SIZE; i++) {
 		b.data[i] ^= 0x10;

@@ -392,6 +392,10 @@ static void test_small_snapshot_is_not_mapped(void **state)
 
 int main(void)
 {
+	if (!INDEX_IN_PLACE) {
+		printf("format 2 is not written on this machine (format 1 is): nothing to test\n");
+		return 0;
+	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_format1_is_read_and_replaced, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_damaged_record_costs_one_uid, setup, teardown),
