@@ -234,6 +234,8 @@ static void test_damaged_record_costs_one_uid(void **state)
 }
 
 /* One forgery of message 2's record, its CRC made right again. */
+#define NAME_LAST ((size_t)-1) /* the name's last byte */
+#define NAME_FILL ((size_t)-2) /* every byte from the name to the record's end */
 struct forgery {
 	const char *what;
 	size_t off; /* in the payload; past the struct: in the name */
@@ -258,6 +260,8 @@ static void test_forged_fields_are_refused(void **state)
 	    {"a / in the name", name + 1, '/', false},
 	    {"an empty name", name, 0, false},
 	    {"UID 0", offsetof(struct mbox_msg, m.uid), 0, false},
+	    {"a / last", NAME_LAST, '/', false},
+	    {"no NUL in the record", NAME_FILL, 'x', false},
 	};
 	deliver_and_index(3);
 	uint32_t before[3];
@@ -272,8 +276,14 @@ static void test_forged_fields_are_refused(void **state)
 		buf_init(&b, 0);
 		buf_append(&b, good.data, good.len);
 		unsigned char *payload = (unsigned char *)b.data + pos + 8;
+		size_t plen = index_get_u32((const unsigned char *)b.data + pos);
 		if (forgeries[i].off == offsetof(struct mbox_msg, m.uid))
 			memset(payload, 0, 4);
+		else if (forgeries[i].off == NAME_LAST)
+			payload[name + strlen((const char *)payload + name) - 1] =
+			    forgeries[i].value;
+		else if (forgeries[i].off == NAME_FILL)
+			memset(payload + name, forgeries[i].value, plen - name);
 		else if (forgeries[i].flip)
 			payload[forgeries[i].off] ^= forgeries[i].value;
 		else
