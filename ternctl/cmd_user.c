@@ -5,15 +5,12 @@
  */
 #include <fcntl.h>
 #include <grp.h>
-#include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
 #include <sysexits.h>
-#include <uv.h>
 
-#include "auth/userdb_client.h"
 #include "authd_settings.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
@@ -22,6 +19,7 @@
 #include "passdb_file.h"
 #include "password_scheme.h"
 #include "ternctl_auth.h"
+#include "userdb_lookup.h"
 
 static int user_usage(struct ternctl *ctl)
 {
@@ -129,54 +127,14 @@ static int user_list(struct ternctl *ctl, const struct authd_settings *set)
 	return EX_OK;
 }
 
-struct lookup_result {
-	int done;
-	enum userdb_result result;
-	struct buf text;
-};
-
-static void on_lookup(enum userdb_result result, const struct userdb_reply *reply, void *context)
-{
-	struct lookup_result *lr = context;
-	lr->done = 1;
-	lr->result = result;
-	if (reply != NULL) {
-		buf_printf(&lr->text,
-		           "user=%s\nhome=%s\nquota_bytes=%" PRIu64 "\nquota_messages=%" PRIu64
-		           "\n",
-		           reply->user, reply->home, reply->quota_bytes, reply->quota_messages);
-	}
-}
-
 static int user_lookup(struct ternctl *ctl, const char *name)
 {
-	const struct config *cfg = ternctl_config(ctl);
-	if (cfg == NULL)
-		return EX_CONFIG;
-	uv_loop_t loop;
-	struct lookup_result lr = {0};
-	buf_init(&lr.text, 0);
-	uv_loop_init(&loop);
-	struct userdb_client *client =
-	    userdb_client_new(&loop, config_str(cfg, "authd", "userdb_socket"));
-	userdb_client_lookup(client, name, "ternctl", on_lookup, &lr);
-	while (!lr.done && uv_run(&loop, UV_RUN_ONCE) != 0)
-		;
-	userdb_client_free(&client);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	int ret = EX_OK;
-	if (lr.done && lr.result == USERDB_FOUND) {
-		fputs(buf_cstr(&lr.text), ctl->out);
-	} else if (lr.done && lr.result == USERDB_NOTFOUND) {
-		fprintf(ctl->err, "ternctl: user %s not found\n", name);
-		ret = EX_NOUSER;
-	} else {
-		fprintf(ctl->err, "ternctl: authd's userdb socket %s is not answering\n",
-		        config_str(cfg, "authd", "userdb_socket"));
-		ret = EX_UNAVAILABLE;
-	}
-	buf_free(&lr.text);
+	struct buf text;
+	buf_init(&text, 0);
+	int ret = ternctl_userdb_lookup(ctl, name, &text, NULL);
+	if (ret == EX_OK)
+		fputs(buf_cstr(&text), ctl->out);
+	buf_free(&text);
 	return ret;
 }
 

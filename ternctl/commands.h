@@ -34,6 +34,8 @@ struct config;
 			"authenticate USER with PLAIN through authd, as smtpd and imapd do")       \
 	TERNCTL_COMMAND(queue, "list [--json] | flush | delete|hold|release QID...|ALL",          \
 			"show or act on deliverd's outbound queue (flush: retry deferred mail now)") \
+	TERNCTL_COMMAND(mailbox, "status|reindex USER [FOLDER]",                                   \
+			"a user's folders (messages, unseen, UIDs); reindex: rescan files, keep UIDs") \
 	/* one row per command, kept in the order `ternctl help` lists them */
 /* clang-format on */
 

@@ -97,6 +97,14 @@ enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *
 /* Picks up new files (moving them from new/ to cur/), renames and removals by other
  * programs, and changes by other processes; then updates the view. */
 enum store_error store_mailbox_sync(struct store_mailbox *box, struct store_sync_result *res);
+/*
+ * Rescans cur/ and new/ whatever the directory times say (renamed files keep their UIDs
+ * and take their names' flags, missing ones are expunged, unknown ones get new UIDs) and
+ * writes a fresh snapshot with an empty log. For files changed behind the store's back,
+ * e.g. a restore from backup (`ternctl mailbox reindex`). The view changes at the next
+ * store_mailbox_sync().
+ */
+enum store_error store_mailbox_reindex(struct store_mailbox *box);
 
 uint32_t store_mailbox_uidvalidity(const struct store_mailbox *box);
 uint32_t store_mailbox_uidnext(const struct store_mailbox *box);

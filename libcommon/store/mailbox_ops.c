@@ -105,6 +105,18 @@ enum store_error store_mailbox_set_flags_many(struct store_mailbox *box, const u
 	return e;
 }
 
+enum store_error store_mailbox_reindex(struct store_mailbox *box)
+{
+	enum store_error e = mbox_lock(box);
+	if (e != STORE_OK)
+		return e;
+	e = mbox_scan(box, true);
+	if (e == STORE_OK)
+		e = mbox_write_snapshot(box);
+	mbox_unlock(box);
+	return e;
+}
+
 enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
                                        size_t count)
 {

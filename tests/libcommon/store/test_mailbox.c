@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/xalloc.h"
@@ -588,6 +589,84 @@ static void test_set_flags_many(void **state)
 	store_mailbox_close(&box);
 }
 
+/* Sets dir's mtime to 100 s ago (outside the window in which every open rescans). */
+static struct timespec age_dir(const char *sub)
+{
+	char *dir = xasprintf("%s/%s", root, sub);
+	struct timespec ts[2];
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 100;
+	ts[1] = ts[0];
+	assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+	free(dir);
+	return ts[0];
+}
+
+static void set_dir_time(const char *sub, struct timespec t)
+{
+	char *dir = xasprintf("%s/%s", root, sub);
+	struct timespec ts[2] = {t, t};
+	assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+	free(dir);
+}
+
+static void test_reindex_sees_what_dir_times_hide(void **state)
+{
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		store_test_deliver(root, "r");
+	struct store_mailbox *box = store_test_open(root);
+	uint32_t uids[3];
+	for (size_t i = 0; i < 3; i++)
+		uids[i] = store_mailbox_msg(box, i + 1)->uid;
+	char *path = store_mailbox_msg_path(box, 2);
+	store_mailbox_close(&box);
+	/* A scan now records directory times outside the dirty window. */
+	struct timespec cur_t = age_dir("cur"), new_t = age_dir("new");
+	box = store_test_open(root);
+	store_mailbox_close(&box);
+	/* Behind the store's back, keeping the directory times: message 2 gets \Seen by a
+	 * rename, a new file appears in cur/. */
+	char *seen = xasprintf("%sS", path);
+	assert_int_equal(rename(path, seen), 0);
+	char *dropped = xasprintf("%s/cur/2000000000.M1P1Q1.restored:2,", root);
+	FILE *f = fopen(dropped, "w");
+	assert_non_null(f);
+	fputs("Subject: restored\r\n\r\nbody\r\n", f);
+	fclose(f);
+	set_dir_time("cur", cur_t);
+	set_dir_time("new", new_t);
+	/* A plain open trusts the times: nothing changed for it. */
+	box = store_test_open(root);
+	assert_int_equal(store_mailbox_count(box), 3);
+	assert_int_equal(store_mailbox_msg(box, 2)->flags & STORE_FLAG_SEEN, 0);
+	/* Reindex looks at the files: same UIDs, the new flag, the new file after them. */
+	assert_int_equal(store_mailbox_reindex(box), STORE_OK);
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.exists, 4);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(store_mailbox_msg(box, i + 1)->uid, uids[i]);
+	assert_true((store_mailbox_msg(box, 2)->flags & STORE_FLAG_SEEN) != 0);
+	assert_true(store_mailbox_msg(box, 4)->uid > uids[2]);
+	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	/* Written into a fresh snapshot: the log holds only its header. */
+	char *log = xasprintf("%s/tern-index.log", root);
+	struct stat sb;
+	assert_int_equal(stat(log, &sb), 0);
+	assert_int_equal(sb.st_size, 20);
+	box = store_test_open(root);
+	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
+	assert_int_equal(store_mailbox_count(box), 4);
+	assert_true((store_mailbox_msg(box, 2)->flags & STORE_FLAG_SEEN) != 0);
+	store_mailbox_close(&box);
+	free(log);
+	free(dropped);
+	free(seen);
+	free(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -605,6 +684,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msg_pointer_stays_valid, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_msg_pointer_survives_snapshot_reload, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_reindex_sees_what_dir_times_hide, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
