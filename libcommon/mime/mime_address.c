@@ -217,8 +217,9 @@ static void read_address(struct addr_parser *a, bool *in_group)
 
 void mime_address_list_append(struct buf *out, const char *value)
 {
+	/* No arithmetic on NULL (an absent header): UB even when adding 0. */
 	struct addr_parser a = {
-	    .p = value, .end = value + (value != NULL ? strlen(value) : 0), .out = out};
+	    .p = value, .end = value != NULL ? value + strlen(value) : NULL, .out = out};
 	buf_init(&a.name, 0);
 	buf_init(&a.route, 0);
 	buf_init(&a.local, 0);
