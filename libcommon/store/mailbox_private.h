@@ -11,16 +11,19 @@
 
 /*
  * One message of a folder's state. A message lives either alone on the heap (found by a
- * scan, ADDed by the log, or read from an old-format snapshot) or inside the mapping of the
- * snapshot it was read from (MBOX_HOME_MAP): a current snapshot stores each message as
- * exactly these bytes, followed by its NUL-terminated name, so loading a folder maps the
- * file and checks it instead of decoding it (see docs/store.md "Snapshot format 2"). The
- * mapping is private: a change to a mapped message (flags from the log, a sort date)
- * copies that page only. A message never moves, so store_mailbox_msg() pointers stay valid
- * until the next sync; a mapping goes with its last message (mbox_msg_release).
+ * scan, ADDed by the log, or read from an old-format snapshot; its name_heap is always
+ * set) or inside the snapshot it was read from (MBOX_HOME_MAP; the file mapped, or read
+ * into one heap block when small): a current snapshot stores each message as exactly
+ * these bytes, followed by its NUL-terminated name, so loading a folder checks the file
+ * instead of decoding it (see docs/store.md "Snapshot format 2"). A mapping is private:
+ * a change to a mapped message (flags from the log, a sort date) copies that page only.
+ * A message never moves, so store_mailbox_msg() pointers stay valid until the next sync;
+ * a snapshot goes with its last message (mbox_msg_release).
  *
- * The layout is the file format: fixed-width fields, the fields below `home` meaningful
- * only in memory (a snapshot holds zeros there, and the loader rejects anything else).
+ * The layout is the file format (pinned by _Static_asserts in mailbox_index.c). In a
+ * snapshot, home is MBOX_HOME_MAP, map_off the record's own offset, and in_new,
+ * sort_date_set, reserved and name_heap are zero; the loader refuses any other record.
+ * sort_date is read only when sort_date_set is.
  */
 enum { MBOX_HOME_HEAP = 0, MBOX_HOME_MAP = 1 };
 
