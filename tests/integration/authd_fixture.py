@@ -58,10 +58,14 @@ class Authd:
     def start(self):
         binary = os.path.join(build_dir(), "authd", "tern-authd")
         self.logf = open(self.log, "ab")
+        logged_before = self.logf.tell()
         self.proc = subprocess.Popen([binary, "-c", self.conf], stdout=self.logf,
                                      stderr=self.logf, stdin=subprocess.DEVNULL)
+        # Ready once it says it listens: the socket files exist from bind() on, but get
+        # their owner, group and mode only after it (a test that stats them must wait).
         deadline = time.monotonic() + 15
-        while not (os.path.exists(self.auth) and os.path.exists(self.userdb)):
+        while not (os.path.exists(self.auth) and os.path.exists(self.userdb) and
+                   "listening on" in self.log_text()[logged_before:]):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("tern-authd did not start:\n" + self.log_text())
             time.sleep(0.02)
