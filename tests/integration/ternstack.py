@@ -12,12 +12,30 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 
 SOURCE = os.environ.get("TERN_SOURCE_DIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("TERN_BUILD_DIR") or os.path.join(SOURCE, "build")
 DEVSTACK = os.path.join(SOURCE, "scripts", "devstack")
 STANDARD_PORTS = [25, 587, 465, 143, 993, 110, 995, 24, 4190]
+
+
+def recv_until(sock, marker, timeout=10):
+    """Reads from sock until marker has arrived, the peer closed, or timeout seconds passed;
+    returns everything read (the caller checks for the marker)."""
+    data = b""
+    deadline = time.monotonic() + timeout
+    while marker not in data and time.monotonic() < deadline:
+        sock.settimeout(max(0.1, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def built(daemon):

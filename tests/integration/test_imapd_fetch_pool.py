@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from ternstack import Stack, built
+from ternstack import Stack, built, recv_until
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
                                 reason="tern-imapd or tern-authd not built")
@@ -31,21 +31,6 @@ def login(stack, user="alice"):
     imap = imaplib.IMAP4("127.0.0.1", stack.port("imap"), timeout=30)
     imap.login(addr, pw)
     return imap
-
-
-def read_until(sock, marker, seconds):
-    data = b""
-    deadline = time.monotonic() + seconds
-    while marker not in data and time.monotonic() < deadline:
-        sock.settimeout(max(0.1, deadline - time.monotonic()))
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_blocked_file_read_does_not_stall_other_sessions():
@@ -66,10 +51,10 @@ def test_blocked_file_read_does_not_stall_other_sessions():
         addr, pw = st.users["alice"]
         stuck = socket.create_connection(("127.0.0.1", st.port("imap")), timeout=30)
         try:
-            assert b"OK" in read_until(stuck, b"\r\n", 10)
+            assert b"OK" in recv_until(stuck, b"\r\n", 10)
             stuck.sendall(b'a LOGIN "%s" "%s"\r\nb EXAMINE INBOX\r\n' % (addr.encode(),
                                                                          pw.encode()))
-            assert b"b OK" in read_until(stuck, b"b OK", 10)
+            assert b"b OK" in recv_until(stuck, b"b OK", 10)
             # Message 2's file becomes a FIFO with no writer: open(2) blocks until one
             # comes. (After the EXAMINE: a rescan would rightly drop a non-file.)
             owner = os.stat(path)
@@ -113,10 +98,10 @@ def test_blocked_file_read_does_not_stall_other_sessions():
             except BrokenPipeError:
                 pass
             os.close(fd)
-            rest = read_until(stuck, b"\r\nc ", 20) + read_until(stuck, b"\r\n", 5)
+            rest = recv_until(stuck, b"\r\nc ", 20) + recv_until(stuck, b"\r\n", 5)
             assert b"\r\nc OK" in rest or b"\r\nc NO" in rest, rest[-300:]
             stuck.sendall(b"d NOOP\r\n")
-            assert b"d OK" in read_until(stuck, b"d OK", 10)
+            assert b"d OK" in recv_until(stuck, b"d OK", 10)
         finally:
             stuck.close()
             if os.path.exists(path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ternstack import Stack, built
+from ternstack import Stack, built, recv_until
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
                                 reason="tern-imapd or tern-authd not built")
@@ -217,21 +217,6 @@ def test_append_refused_without_login_and_for_huge_literals(stack):
     data = raw.recv(4096)
     assert b"a1 NO" in data or b"a1 BAD" in data
     raw.close()
-
-
-def recv_until(sock, marker, timeout=10):
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.time() + timeout
-    while marker not in data and time.time() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def test_idle_learns_of_new_mail_and_expunges(stack):

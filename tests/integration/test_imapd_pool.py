@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from ternstack import Stack, built
+from ternstack import Stack, built, recv_until as _recv_until
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
                                 reason="tern-imapd or tern-authd not built")
@@ -25,18 +25,8 @@ def stack():
 
 
 def recv_until(sock, marker, timeout=30):
-    sock.settimeout(timeout)
-    data = b""
-    deadline = time.time() + timeout
-    while marker not in data and time.time() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        data += chunk
-    return data
+    """As ternstack's, waiting longer: 200 sessions share one imapd here."""
+    return _recv_until(sock, marker, timeout)
 
 
 _counter = [0]

@@ -65,4 +65,18 @@ static inline struct store_mailbox *store_test_open(const char *path)
 	return box;
 }
 
+/* Toggles \Seen on UIDs 1..n of box, rounds times in all (a round of n adds, then a round of
+ * n removes, ...): enough rounds make the log fold into a new snapshot. */
+static inline void store_test_churn(struct store_mailbox *box, uint32_t n, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		uint32_t uid = (uint32_t)i % n + 1;
+		assert_int_equal(
+		    store_mailbox_set_flags(box, uid,
+		                            (i / (int)n) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
+		                            STORE_FLAG_SEEN, 0, 0),
+		    STORE_OK);
+	}
+}
+
 #endif

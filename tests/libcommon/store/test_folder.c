@@ -20,26 +20,19 @@
 #include "store/keywords.h"
 #include "store/subscriptions.h"
 
-static char root[256];
+#include "store_test_util.h"
 
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(root, sizeof(root), "/tmp/tern-folder-XXXXXX");
-	assert_non_null(mkdtemp(root));
+	store_test_mkroot("folder");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	pid_t pid = fork();
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", root, (char *)NULL);
-		_exit(127);
-	}
-	int status;
-	waitpid(pid, &status, 0);
+	store_test_rmroot();
 	return 0;
 }
 

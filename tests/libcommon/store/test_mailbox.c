@@ -429,26 +429,13 @@ static void test_msg_pointer_stays_valid(void **state)
 	store_mailbox_close(&other);
 }
 
-/* Toggles \Seen on uid 1..n through box enough times to make it rewrite the snapshot. */
-static void churn(struct store_mailbox *box, uint32_t n, int rounds)
-{
-	for (int i = 0; i < rounds; i++) {
-		uint32_t uid = (uint32_t)i % n + 1;
-		assert_int_equal(
-		    store_mailbox_set_flags(box, uid,
-		                            (i / (int)n) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
-		                            STORE_FLAG_SEEN, 0, 0),
-		    STORE_OK);
-	}
-}
-
 static void test_msg_pointer_survives_snapshot_reload(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 20; i++)
 		store_test_deliver(root, "s");
 	struct store_mailbox *other = store_test_open(root);
-	churn(other, 20, 2000); /* the messages now live in a snapshot */
+	store_test_churn(other, 20, 2000); /* the messages now live in a snapshot */
 	struct stat st1, st2;
 	char *idx = xasprintf("%s/tern-index", root);
 	assert_int_equal(stat(idx, &st1), 0);
@@ -461,7 +448,7 @@ static void test_msg_pointer_survives_snapshot_reload(void **state)
 	assert_int_equal(access(path, F_OK), 0);
 	free(path);
 	/* Another handle replaces the snapshot; our next change reloads it and merges. */
-	churn(other, 20, 2001); /* ends with \Seen added on uid 1 */
+	store_test_churn(other, 20, 2001); /* ends with \Seen added on uid 1 */
 	assert_int_equal(stat(idx, &st2), 0);
 	assert_true(st1.st_ino != st2.st_ino);
 	assert_int_equal(store_mailbox_set_flags(box, 2, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0),

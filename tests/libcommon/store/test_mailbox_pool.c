@@ -339,26 +339,13 @@ static void test_pool_forgets_replaced_folder(void **state)
 	free(gone);
 }
 
-/* Toggles \Seen on uid 1..n through box enough times to make it rewrite the snapshot. */
-static void churn(struct store_mailbox *box, uint32_t n, int rounds)
-{
-	for (int i = 0; i < rounds; i++) {
-		uint32_t uid = (uint32_t)i % n + 1;
-		assert_int_equal(
-		    store_mailbox_set_flags(box, uid,
-		                            (i / (int)n) % 2 ? STORE_FLAGS_REMOVE : STORE_FLAGS_ADD,
-		                            STORE_FLAG_SEEN, 0, 0),
-		    STORE_OK);
-	}
-}
-
 static void test_pool_snapshot_reload_by_other_process(void **state)
 {
 	(void)state;
 	for (int i = 0; i < 20; i++)
 		store_test_deliver(root, "r");
 	struct store_mailbox *other = open_plain(root);
-	churn(other, 20, 2000);
+	store_test_churn(other, 20, 2000);
 	struct stat st1;
 	char *idx = xasprintf("%s/tern-index", root);
 	assert_int_equal(stat(idx, &st1), 0);
@@ -369,7 +356,7 @@ static void test_pool_snapshot_reload_by_other_process(void **state)
 	const struct store_msg *m = store_mailbox_msg(b, 1);
 	uint32_t uid = 5;
 	assert_int_equal(store_mailbox_expunge(other, &uid, 1), STORE_OK);
-	churn(other, 4, 2001); /* a new snapshot; ends with \Seen on uid 1 */
+	store_test_churn(other, 4, 2001); /* a new snapshot; ends with \Seen on uid 1 */
 	struct stat st2;
 	assert_int_equal(stat(idx, &st2), 0);
 	assert_true(st1.st_ino != st2.st_ino);
