@@ -74,6 +74,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (m->uid <= last)
 			abort();
 		last = m->uid;
+		/* The cold part of the entry, checked when first read: sizes, name, sort key. */
+		(void)store_mailbox_msg_info(box, seq)->vsize;
+		free(store_mailbox_msg_path(box, seq));
+		store_mailbox_set_sort_date(box, seq, (int64_t)seq);
 		struct store_cache c;
 		if (store_mailbox_cache(box, seq, &c) == STORE_OK)
 			store_cache_free(&c);

@@ -153,11 +153,12 @@ static void job_start_message(struct fetch_job *job)
 	if (f & FETCH_INTERNALDATE) {
 		SEP();
 		(void)buf_append_str(&out, "INTERNALDATE ");
-		imap_date_time_append(&out, msg->idate);
+		imap_date_time_append(&out, store_mailbox_msg_info(box, job->seq)->idate);
 	}
 	if (f & FETCH_RFC822_SIZE) {
 		SEP();
-		(void)buf_printf(&out, "RFC822.SIZE %llu", (unsigned long long)msg->vsize);
+		(void)buf_printf(&out, "RFC822.SIZE %llu",
+		                 (unsigned long long)store_mailbox_msg_info(box, job->seq)->vsize);
 	}
 	if (f & FETCH_MODSEQ) {
 		SEP();

@@ -32,7 +32,7 @@ static void quota_usage(struct imap_session *s, uint64_t *bytes_r, uint64_t *cou
 		if (path != NULL && store_mailbox_open(path, &box, &error) == STORE_OK) {
 			size_t count = store_mailbox_count(box);
 			for (size_t seq = 1; seq <= count; seq++)
-				*bytes_r += store_mailbox_msg(box, seq)->psize;
+				*bytes_r += store_mailbox_msg_info(box, seq)->psize;
 			*count_r += count;
 			store_mailbox_close(&box);
 		}

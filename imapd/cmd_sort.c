@@ -91,8 +91,9 @@ static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t s
 	memset(e, 0, sizeof(*e));
 	e->seq = seq;
 	e->uid = m->uid;
-	e->arrival = m->idate;
-	e->size = m->vsize;
+	const struct store_msg_info *info = store_mailbox_msg_info(box, seq);
+	e->arrival = info->idate;
+	e->size = info->vsize;
 	int64_t sent;
 	if ((need & NEED_KEY(SORT_DATE)) && store_mailbox_sort_date(box, seq, &sent)) {
 		e->date = (time_t)sent; /* parsed by an earlier SORT/THREAD of any session */
@@ -100,7 +101,7 @@ static void entry_fill(struct store_mailbox *box, struct sort_entry *e, size_t s
 		char *date = cached_field(box, seq, MIME_FIELD_DATE);
 		e->date = date != NULL ? imap_rfc822_date_parse(date) : -1;
 		if (e->date == -1)
-			e->date = m->idate; /* RFC 5256: no usable Date: -> internal date */
+			e->date = info->idate; /* RFC 5256: no usable Date: -> internal date */
 		free(date);
 		store_mailbox_set_sort_date(box, seq, (int64_t)e->date);
 	}

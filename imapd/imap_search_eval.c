@@ -121,31 +121,34 @@ static bool eval_key(struct eval_ctx *c, const struct search_key *k)
 		return match;
 	}
 	case SK_BEFORE:
-		return idate_day(c->msg->idate) < k->day;
+		return idate_day(store_mailbox_msg_info(c->box, c->seq)->idate) < k->day;
 	case SK_ON:
-		return idate_day(c->msg->idate) == k->day;
+		return idate_day(store_mailbox_msg_info(c->box, c->seq)->idate) == k->day;
 	case SK_SINCE:
-		return idate_day(c->msg->idate) >= k->day;
+		return idate_day(store_mailbox_msg_info(c->box, c->seq)->idate) >= k->day;
 	case SK_SENTBEFORE:
 	case SK_SENTON:
 	case SK_SENTSINCE: {
 		const char *date = ctx_cache(c)->fields[MIME_FIELD_DATE];
 		if (date == NULL || imap_rfc822_date_day(date, &day) < 0)
-			day = idate_day(c->msg->idate); /* as Dovecot: no Date: -> internal date */
+			day = idate_day(store_mailbox_msg_info(c->box, c->seq)
+			                    ->idate); /* as Dovecot: no Date: -> internal date */
 		return k->type == SK_SENTBEFORE ? day < k->day
 		       : k->type == SK_SENTON   ? day == k->day
 		                                : day >= k->day;
 	}
 	case SK_LARGER:
-		return c->msg->vsize > k->num;
+		return store_mailbox_msg_info(c->box, c->seq)->vsize > k->num;
 	case SK_SMALLER:
-		return c->msg->vsize < k->num;
+		return store_mailbox_msg_info(c->box, c->seq)->vsize < k->num;
 	case SK_MODSEQ:
 		return c->msg->modseq >= k->num;
 	case SK_OLDER:
-		return (uint64_t)(time(NULL) - c->msg->idate) >= k->num;
+		return (uint64_t)(time(NULL) - store_mailbox_msg_info(c->box, c->seq)->idate) >=
+		       k->num;
 	case SK_YOUNGER:
-		return (uint64_t)(time(NULL) - c->msg->idate) <= k->num;
+		return (uint64_t)(time(NULL) - store_mailbox_msg_info(c->box, c->seq)->idate) <=
+		       k->num;
 	}
 	return false;
 }

@@ -66,7 +66,8 @@ int imap_status_line(struct imap_session *s, const char *name, unsigned items, s
 	for (size_t seq = 1; seq <= count; seq++) {
 		const struct store_msg *m = store_mailbox_msg(box, seq);
 		unseen += !(m->flags & STORE_FLAG_SEEN);
-		size += m->vsize;
+		if (items & STATUS_SIZE) /* else the sizes need not be read */
+			size += store_mailbox_msg_info(box, seq)->vsize;
 	}
 	(void)buf_append_str(line, "* STATUS ");
 	imap_utf8_name_append(s, line, name);

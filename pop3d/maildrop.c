@@ -135,7 +135,7 @@ enum maildrop_open_result maildrop_open(const char *home, enum maildrop_uidl_for
 			continue;
 		struct maildrop_msg *pm = &md->msgs[md->n++];
 		pm->uid = m->uid;
-		pm->size = m->vsize;
+		pm->size = store_mailbox_msg_info(md->box, seq)->vsize;
 		pm->had_seen = (m->flags & STORE_FLAG_SEEN) != 0;
 		pm->uidl = uidl_for(md->box, seq, m, format);
 	}

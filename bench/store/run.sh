@@ -6,6 +6,8 @@
 # preauthenticated with a private config; its times include starting that process, except
 # in the "SELECT alone" row (the first SELECT's reply time inside the session, against
 # tern's open inside its process). "warm open, whole process" times both as a process.
+# The "never FETCHed" rows are warm opens before anything was FETCHed (the index as the
+# first open left it, on both sides); the other warm rows come after a FETCH of all.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 n=${1:-100000}
@@ -25,8 +27,6 @@ cp -a "$work/tern" "$work/dovecot"
 
 secs() { awk '{print $2}'; }
 t_first=$("$b" open "$work/tern" | secs)
-# The first FETCH of all envelopes after the first open: where both now parse the messages.
-t_ffetch=$("$b" fetch "$work/tern" | secs)
 mkdir -p "$work/d1" "$work/d32"
 t_d1=$("$b" deliver "$work/d1" "$deliveries" 1 | secs)
 t_d32=$("$b" deliver "$work/d32" "$deliveries" 32 | secs)
@@ -82,7 +82,6 @@ print("%.4f %.4f %.4f" % (time.monotonic() - start, ru.ru_utime + ru.ru_stime, a
 PY
 }
 d_first=$(imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print $1}')
-d_ffetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' | awk '{print $1}')
 # The machine is shared: five rounds, tern and Dovecot alternating, medians reported
 # (wall seconds, and CPU seconds of the process doing the work).
 median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
@@ -93,20 +92,32 @@ t = time.monotonic()
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
 print("%.4f" % (time.monotonic() - t))' "$@"
 }
-rounds() {
+# Warm opens; $1 prefixes the keys.
+warm_rounds() {
 	for _ in 1 2 3 4 5; do
-		"$b" open "$work/tern" | awk '{print "t_warm", $2, $3}'
-		imap 'a SELECT INBOX\r\nz LOGOUT\r\n' | awk '{print "d_warm", $1, $2; print "d_select", $3}'
-		process "$b" open "$work/tern" | awk '{print "t_proc", $1}'
+		"$b" open "$work/tern" | awk -v p="$1" '{print p "t_warm", $2, $3}'
+		imap 'a SELECT INBOX\r\nz LOGOUT\r\n' |
+			awk -v p="$1" '{print p "d_warm", $1, $2; print p "d_select", $3}'
+		process "$b" open "$work/tern" | awk -v p="$1" '{print p "t_proc", $1}'
+	done
+}
+# Before any FETCH: the index as the first open left it (on both sides).
+warm_rounds n_ >"$work/rounds"
+# The first FETCH of all envelopes: where both now parse the messages.
+t_ffetch=$("$b" fetch "$work/tern" | secs)
+d_ffetch=$(imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' | awk '{print $1}')
+rounds() {
+	warm_rounds ""
+	for _ in 1 2 3 4 5; do
 		"$b" fetch "$work/tern" | awk '{print "t_fetch", $2, $3}'
 		imap 'a SELECT INBOX\r\nb FETCH 1:* (FLAGS ENVELOPE)\r\nz LOGOUT\r\n' |
 			awk '{print "d_fetch", $1, $2}'
 		"$b" search "$work/tern" needle | awk '{print "t_search", $2, $3}'
 		imap 'a SELECT INBOX\r\nb SEARCH HEADER SUBJECT needle\r\nz LOGOUT\r\n' |
 			awk '{print "d_search", $1, $2}'
-	done >"$work/rounds"
+	done
 }
-rounds
+rounds >>"$work/rounds"
 pick() { awk -v k="$1" -v c="$2" '$1 == k {print $c}' "$work/rounds" | median; }
 
 # Dovecot deliveries: dovecot-lda, one process per message as an MTA would run it.
@@ -130,12 +141,14 @@ for _ in $(seq 1 32); do lda_writer $((deliveries / 32)) & pids+=($!); done
 for p in "${pids[@]}"; do wait "$p"; done
 d_d32=$(echo "$(date +%s.%N) - $start" | bc -l)
 
-row() { printf '%-26s %10.3f %10.3f %8.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
-printf '%-26s %10s %10s %9s\n' "($n messages)" tern dovecot "tern is"
+row() { printf '%-29s %10.4f %10.4f %8.2fx\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"; }
+printf '%-29s %10s %10s %9s\n' "($n messages, seconds)" tern dovecot "tern is"
 row "first open (wall)" "$t_first" "$d_first"
 row "first fetch after it (wall)" "$t_ffetch" "$d_ffetch"
 row "first open + fetch (wall)" "$(echo "$t_first + $t_ffetch" | bc -l)" \
 	"$(echo "$d_first + $d_ffetch" | bc -l)"
+row "warm, never FETCHed: SELECT" "$(pick n_t_warm 2)" "$(pick n_d_select 2)"
+row "warm, never FETCHed: process" "$(pick n_t_proc 2)" "$(pick n_d_warm 2)"
 row "warm open, SELECT alone" "$(pick t_warm 2)" "$(pick d_select 2)"
 row "warm open, whole process" "$(pick t_proc 2)" "$(pick d_warm 2)"
 for m in warm fetch search; do
@@ -146,7 +159,7 @@ for m in warm fetch search; do
 done
 per() { echo "$1 / $2" | bc -l; }
 rate() {
-	printf '%-26s %10.0f %10.0f %8.2fx  (deliveries/s)\n' "$1" "$(per "$2" "$3")" \
+	printf '%-29s %10.0f %10.0f %8.2fx  (deliveries/s)\n' "$1" "$(per "$2" "$3")" \
 		"$(per "$4" "$5")" "$(echo "($2 / $3) / ($4 / $5)" | bc -l)"
 }
 rate "deliveries, 1 writer" "$deliveries" "$t_d1" "$deliveries" "$d_d1"

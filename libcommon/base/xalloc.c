@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void xalloc_die(size_t size)
 {
@@ -73,6 +75,22 @@ char *xasprintf(const char *fmt, ...)
 	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+void prefault_write(void *p, size_t len)
+{
+#ifdef MADV_POPULATE_WRITE
+	if (len < 256 * 1024)
+		return; /* a few faults cost less than the call */
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t hi = ((uintptr_t)p + len) & ~(page - 1);
+	if (hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#else
+	(void)p;
+	(void)len;
+#endif
 }
 
 void secure_zero(void *p, size_t n)

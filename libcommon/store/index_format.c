@@ -6,8 +6,9 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 
-/* 2: messages stored as struct mbox_msg records (mailbox_private.h); 1 is still read. */
-#define INDEX_VERSION (INDEX_IN_PLACE ? 2 : 1)
+/* 3: messages stored as struct mbox_msg and struct mbox_cold records (mailbox_private.h);
+ * 1 and 2 are still read. */
+#define INDEX_VERSION (INDEX_IN_PLACE ? 3 : 1)
 
 #if defined(__x86_64__)
 /* SSE 4.2 has CRC-32C in hardware (the same polynomial, reflected). */
@@ -27,45 +28,49 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 	return ~(uint32_t)c;
 }
 
-/* Four independent CRCs in one loop: the instruction's latency, not its throughput, bounds
- * one stream, so four run in about the time of one. */
-__attribute__((target("sse4.2"))) static void crc32c_hw_4(const unsigned char *const p[4],
-                                                          const size_t len[4], uint32_t out[4])
+/* CRCs of n records of len bytes (a multiple of 8), four at a time: the instruction's
+ * latency, not its throughput, bounds one stream, so four run in about the time of one. */
+__attribute__((target("sse4.2"))) static void
+crc32c_hw_records(const unsigned char *p, size_t stride, size_t len, size_t n, uint32_t *out)
 {
-	size_t common = len[0];
-	for (int i = 1; i < 4; i++)
-		common = len[i] < common ? len[i] : common;
-	common &= ~(size_t)7;
-	uint64_t c0 = 0xffffffffu, c1 = 0xffffffffu, c2 = 0xffffffffu, c3 = 0xffffffffu;
-	for (size_t off = 0; off < common; off += 8) {
-		uint64_t v0, v1, v2, v3;
-		memcpy(&v0, p[0] + off, 8);
-		memcpy(&v1, p[1] + off, 8);
-		memcpy(&v2, p[2] + off, 8);
-		memcpy(&v3, p[3] + off, 8);
-		c0 = __builtin_ia32_crc32di(c0, v0);
-		c1 = __builtin_ia32_crc32di(c1, v1);
-		c2 = __builtin_ia32_crc32di(c2, v2);
-		c3 = __builtin_ia32_crc32di(c3, v3);
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		const unsigned char *r = p + i * stride;
+		uint64_t c0 = 0xffffffffu, c1 = 0xffffffffu, c2 = 0xffffffffu, c3 = 0xffffffffu;
+		for (size_t off = 0; off < len; off += 8) {
+			uint64_t v0, v1, v2, v3;
+			memcpy(&v0, r + off, 8);
+			memcpy(&v1, r + stride + off, 8);
+			memcpy(&v2, r + 2 * stride + off, 8);
+			memcpy(&v3, r + 3 * stride + off, 8);
+			c0 = __builtin_ia32_crc32di(c0, v0);
+			c1 = __builtin_ia32_crc32di(c1, v1);
+			c2 = __builtin_ia32_crc32di(c2, v2);
+			c3 = __builtin_ia32_crc32di(c3, v3);
+		}
+		out[i] = ~(uint32_t)c0;
+		out[i + 1] = ~(uint32_t)c1;
+		out[i + 2] = ~(uint32_t)c2;
+		out[i + 3] = ~(uint32_t)c3;
 	}
-	uint64_t c[4] = {c0, c1, c2, c3};
-	for (int i = 0; i < 4; i++) /* the rest of each, on its own */
-		out[i] = crc32c_hw(~(uint32_t)c[i], p[i] + common, len[i] - common);
+	for (; i < n; i++)
+		out[i] = crc32c_hw(0, p + i * stride, len);
 }
 #endif
 
 static uint32_t crc32c_sw(uint32_t crc, const void *data, size_t len);
 
-void crc32c_4(const unsigned char *const p[4], const size_t len[4], uint32_t out[4])
+void crc32c_records(const void *base, size_t stride, size_t len, size_t n, uint32_t *out)
 {
+	const unsigned char *p = base;
 #if defined(__x86_64__)
-	if (__builtin_cpu_supports("sse4.2")) {
-		crc32c_hw_4(p, len, out);
+	if (len % 8 == 0 && __builtin_cpu_supports("sse4.2")) {
+		crc32c_hw_records(p, stride, len, n, out);
 		return;
 	}
 #endif
-	for (int i = 0; i < 4; i++)
-		out[i] = crc32c(0, p[i], len[i]);
+	for (size_t i = 0; i < n; i++)
+		out[i] = crc32c(0, p + i * stride, len);
 }
 
 uint32_t crc32c(uint32_t crc, const void *data, size_t len)
@@ -122,8 +127,8 @@ void index_header_encode(struct buf *b, const struct index_header *h)
 	index_put_u64(b, h->gen);
 	index_put_u64(b, (uint64_t)h->cur_mtime_ns);
 	index_put_u64(b, (uint64_t)h->new_mtime_ns);
-	/* 56 bytes so far; 4 reserved, then the checksum of the first 60. */
-	index_put_u32(b, 0);
+	/* 56 bytes so far; the names' length (format 3), then the checksum of the first 60. */
+	index_put_u32(b, INDEX_VERSION == 3 ? h->names_len : 0);
 	index_put_u32(b, crc32c(0, b->data + start, 60));
 }
 
@@ -133,7 +138,7 @@ bool index_header_decode(const unsigned char *p, size_t len, struct index_header
 	    index_get_u32(p + 60) != crc32c(0, p, 60))
 		return false;
 	h->version = index_get_u32(p + 8);
-	if (h->version != 1 && h->version != 2)
+	if (h->version < 1 || h->version > 3)
 		return false;
 	h->uidvalidity = index_get_u32(p + 12);
 	h->uidnext = index_get_u32(p + 16);
@@ -142,6 +147,7 @@ bool index_header_decode(const unsigned char *p, size_t len, struct index_header
 	h->gen = index_get_u64(p + 32);
 	h->cur_mtime_ns = (int64_t)index_get_u64(p + 40);
 	h->new_mtime_ns = (int64_t)index_get_u64(p + 48);
+	h->names_len = h->version == 3 ? index_get_u32(p + 56) : 0;
 	return h->uidvalidity != 0;
 }
 

@@ -26,9 +26,10 @@ struct buf;
 #define INDEX_UIDVALIDITY_FILE "tern-uidvalidity"
 
 /*
- * Whether this machine writes format 2, whose message records are struct mbox_msg as laid
- * out on little-endian 64-bit machines (see mailbox_private.h). Elsewhere format 1 is
- * written and read, and a format-2 snapshot (from another machine) is rebuilt.
+ * Whether this machine writes format 3, whose message records are struct mbox_msg and
+ * struct mbox_cold as laid out on little-endian 64-bit machines (see mailbox_private.h).
+ * Elsewhere format 1 is written, formats 1 and 2 are read, and a format-3 snapshot (from
+ * another machine) is rebuilt.
  */
 #ifndef INDEX_IN_PLACE
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && __SIZEOF_POINTER__ == 8
@@ -71,18 +72,19 @@ struct index_rec {
 };
 
 struct index_header {
-	uint32_t version; /* as read (1 or 2); the encoder writes the current one */
+	uint32_t version; /* as read (1, 2 or 3); the encoder writes the current one */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint32_t count;
 	uint64_t highestmodseq;
 	uint64_t gen;
 	int64_t cur_mtime_ns, new_mtime_ns;
+	uint32_t names_len; /* format 3: bytes of the names' area (else 0) */
 };
 
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
-/* out[i] = crc32c(0, p[i], len[i]) for four buffers, computed side by side. */
-void crc32c_4(const unsigned char *const p[4], const size_t len[4], uint32_t out[4]);
+/* out[i] = crc32c(0, base + i * stride, len) for i < n, several computed side by side. */
+void crc32c_records(const void *base, size_t stride, size_t len, size_t n, uint32_t *out);
 
 void index_put_u32(struct buf *b, uint32_t v);
 void index_put_u64(struct buf *b, uint64_t v);

@@ -77,6 +77,7 @@ void mbox_publish(struct mbox_folder *f)
 		st->expunged = 0;
 	}
 	struct mbox_view *v = xmalloc(sizeof(*v) + out * sizeof(v->msgs[0]));
+	prefault_write(v->msgs, out * sizeof(v->msgs[0]));
 	v->next = NULL;
 	v->refs = 1; /* the folder's */
 	v->gen = ++f->gen;
@@ -114,7 +115,7 @@ static struct mbox_folder *folder_open(const char *path, enum store_error *e_r,
 	}
 	const char *kw_error;
 	(void)keywords_load(f->dir_fd, &f->kw, &kw_error);
-	if (index_state_load(f, &f->st) != 0)
+	if (index_state_load(f, &f->st, false) != 0)
 		index_state_free(&f->st); /* mbox_lock creates, imports or rebuilds */
 	return f;
 }
@@ -429,6 +430,13 @@ const struct store_msg *store_mailbox_msg(const struct store_mailbox *box, size_
 	return seq >= 1 && seq <= mbox_visible(box) ? &box->view->msgs[seq - 1]->m : NULL;
 }
 
+const struct store_msg_info *store_mailbox_msg_info(const struct store_mailbox *box, size_t seq)
+{
+	if (seq < 1 || seq > mbox_visible(box))
+		return NULL;
+	return &mbox_cold(box->view->msgs[seq - 1])->info;
+}
+
 size_t store_mailbox_seq(const struct store_mailbox *box, uint32_t uid)
 {
 	ssize_t i = view_index_of(box->view, uid);
@@ -440,23 +448,28 @@ char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq)
 	if (seq < 1 || seq > mbox_visible(box) || box->view->msgs[seq - 1]->m.expunged)
 		return NULL;
 	const struct mbox_msg *m = box->view->msgs[seq - 1];
-	return xasprintf("%s/%s/%s", box->f->path, m->in_new ? "new" : "cur", mbox_msg_name(m));
+	const char *name = mbox_msg_name(m);
+	if (*name == '\0')
+		return NULL; /* its index entry is damaged: the next sync finds the file again */
+	return xasprintf("%s/%s/%s", box->f->path, m->in_new ? "new" : "cur", name);
 }
 
 bool store_mailbox_sort_date(const struct store_mailbox *box, size_t seq, int64_t *date_r)
 {
-	if (seq < 1 || seq > mbox_visible(box) || !box->view->msgs[seq - 1]->sort_date_set)
+	if (seq < 1 || seq > mbox_visible(box))
 		return false;
-	*date_r = box->view->msgs[seq - 1]->sort_date;
-	return true;
+	const struct mbox_cold *c = mbox_cold(box->view->msgs[seq - 1]);
+	*date_r = c->sort_date;
+	return c->sort_date_set;
 }
 
 void store_mailbox_set_sort_date(struct store_mailbox *box, size_t seq, int64_t date)
 {
 	if (seq < 1 || seq > mbox_visible(box))
 		return;
-	box->view->msgs[seq - 1]->sort_date = date;
-	box->view->msgs[seq - 1]->sort_date_set = true;
+	struct mbox_cold *c = mbox_cold(box->view->msgs[seq - 1]);
+	c->sort_date = date;
+	c->sort_date_set = true;
 }
 
 const char *store_mailbox_keyword_name(const struct store_mailbox *box, unsigned int idx)

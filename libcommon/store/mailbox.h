@@ -28,12 +28,17 @@
 
 struct store_mailbox;
 
+/* What SELECT, FLAGS and STORE need of a message (read at open for every message). */
 struct store_msg {
 	uint32_t uid;
 	uint32_t flags;    /* enum store_flag */
 	uint32_t keywords; /* bit i: keyword i of store_mailbox_keyword_name() */
 	bool expunged;     /* gone, to be reported by the next sync */
 	uint64_t modseq;
+};
+
+/* The rest of what the index knows of a message (read when first asked for). */
+struct store_msg_info {
 	uint64_t vsize; /* RFC822.SIZE */
 	uint64_t psize; /* bytes in the file */
 	time_t idate;   /* INTERNALDATE */
@@ -113,9 +118,14 @@ size_t store_mailbox_count(const struct store_mailbox *box);
 /* Message seq (1-based, <= count). The pointer stays valid (and shows later flag changes)
  * until the next store_mailbox_sync or close, whatever other calls happen meanwhile. */
 const struct store_msg *store_mailbox_msg(const struct store_mailbox *box, size_t seq);
+/* Sizes and internal date of message seq (1-based, <= count), valid as long as
+ * store_mailbox_msg's pointer. A message whose index entry turns out damaged reads as
+ * sizes 0 and date 0 until the next sync finds its file again (under a new UID). */
+const struct store_msg_info *store_mailbox_msg_info(const struct store_mailbox *box, size_t seq);
 /* Sequence number of uid in the view, or 0. */
 size_t store_mailbox_seq(const struct store_mailbox *box, uint32_t uid);
-/* Full path of the message file (caller frees), or NULL when expunged. */
+/* Full path of the message file (caller frees), or NULL when expunged (or its index entry
+ * was found damaged: the next sync reports it expunged and its file as a new message). */
 char *store_mailbox_msg_path(const struct store_mailbox *box, size_t seq);
 /* Reads (or, when missing or damaged, rebuilds) the cached data. Free with
  * store_cache_free. */

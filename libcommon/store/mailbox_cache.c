@@ -199,9 +199,10 @@ static bool cache_load(struct store_mailbox *box, const struct mbox_msg *m, unsi
                        const unsigned char **payload, size_t *plen)
 {
 	size_t flen;
-	return pread(box->f->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
-	           (ssize_t)m->cache_len &&
-	       index_unframe(data, m->cache_len, payload, plen, &flen);
+	const struct mbox_cold *c = mbox_cold(m);
+	return pread(box->f->cache_fd, data, c->cache_len, (off_t)c->cache_off) ==
+	           (ssize_t)c->cache_len &&
+	       index_unframe(data, c->cache_len, payload, plen, &flen);
 }
 
 /* Just one item of m's blob (0 envelope, 1 body, 2 bodystructure, 3.. fields) into out;
@@ -209,10 +210,11 @@ static bool cache_load(struct store_mailbox *box, const struct mbox_msg *m, unsi
 static int cache_read_item(struct store_mailbox *box, const struct mbox_msg *m, int item,
                            struct buf *out)
 {
-	if (m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
+	uint32_t cache_len = mbox_cold(m)->cache_len;
+	if (cache_len == 0 || cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
 		return -1;
 	unsigned char stack[4096];
-	unsigned char *data = m->cache_len <= sizeof(stack) ? stack : xmalloc(m->cache_len);
+	unsigned char *data = cache_len <= sizeof(stack) ? stack : xmalloc(cache_len);
 	const unsigned char *p, *end;
 	size_t plen;
 	int ret = -1;
@@ -238,14 +240,13 @@ static int cache_read_item(struct store_mailbox *box, const struct mbox_msg *m, 
 
 static bool cache_read(struct store_mailbox *box, const struct mbox_msg *m, struct store_cache *c)
 {
-	if (m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
+	uint32_t cache_len = mbox_cold(m)->cache_len;
+	if (cache_len == 0 || cache_len > INDEX_RECORD_MAX + 8 || cache_open(box) < 0)
 		return false;
-	unsigned char *data = xmalloc(m->cache_len);
-	bool ok = pread(box->f->cache_fd, data, m->cache_len, (off_t)m->cache_off) ==
-	          (ssize_t)m->cache_len;
+	unsigned char *data = xmalloc(cache_len);
 	const unsigned char *payload;
-	size_t plen, flen;
-	ok = ok && index_unframe(data, m->cache_len, &payload, &plen, &flen);
+	size_t plen;
+	bool ok = cache_load(box, m, data, &payload, &plen);
 	if (ok) {
 		const unsigned char *p = payload, *end = payload + plen;
 		c->envelope = blob_get(&p, end, &ok);
@@ -358,7 +359,7 @@ static enum store_error cache_build_batch(struct store_mailbox *box, uint32_t ui
 		     j++) {
 			const struct mbox_msg *next = box->f->st.msgs[j];
 			size_t before = blobs.len;
-			if (next->m.expunged || next->cache_len != 0 ||
+			if (next->m.expunged || mbox_cold(next)->cache_len != 0 ||
 			    blob_build(box, next, &blobs, &len) != STORE_OK)
 				continue;
 			pend[n++] = (struct pending_blob){next->m.uid, len, before};
@@ -470,21 +471,22 @@ static int compact_copy(struct store_mailbox *box, int fd, uint64_t *offs, uint3
 		struct mbox_msg *m = box->f->st.msgs[i];
 		offs[i] = 0;
 		lens[i] = 0;
-		if (m->m.expunged || m->cache_len == 0 || m->cache_len > INDEX_RECORD_MAX + 8)
+		uint32_t cache_len = m->m.expunged ? 0 : mbox_cold(m)->cache_len;
+		if (cache_len == 0 || cache_len > INDEX_RECORD_MAX + 8)
 			continue;
-		unsigned char *data = xmalloc(m->cache_len);
+		unsigned char *data = xmalloc(cache_len);
 		const unsigned char *payload;
 		size_t plen;
 		bool ok = cache_load(box, m, data, &payload, &plen);
-		if (ok && write(fd, data, m->cache_len) != (ssize_t)m->cache_len) {
+		if (ok && write(fd, data, cache_len) != (ssize_t)cache_len) {
 			free(data);
 			return -1;
 		}
 		free(data);
 		if (ok) {
 			offs[i] = off;
-			lens[i] = m->cache_len;
-			off += m->cache_len;
+			lens[i] = cache_len;
+			off += cache_len;
 		}
 	}
 	return 0;
@@ -499,7 +501,8 @@ bool mbox_cache_compact(struct store_mailbox *box)
 	box->f->expunged_since_compact = false;
 	uint64_t live = 0;
 	for (size_t i = 0; i < box->f->st.count; i++)
-		live += box->f->st.msgs[i]->m.expunged ? 0 : box->f->st.msgs[i]->cache_len;
+		live +=
+		    box->f->st.msgs[i]->m.expunged ? 0 : mbox_cold(box->f->st.msgs[i])->cache_len;
 	if ((uint64_t)sb.st_size <= CACHE_COMPACT_MIN + 2 * live)
 		return false;
 	char *unique = maildir_name_unique();
@@ -518,8 +521,9 @@ bool mbox_cache_compact(struct store_mailbox *box)
 	if (!ok)
 		(void)unlinkat(box->f->dir_fd, tmp, 0);
 	for (size_t i = 0; ok && i < box->f->st.count; i++) {
-		box->f->st.msgs[i]->cache_off = offs[i];
-		box->f->st.msgs[i]->cache_len = lens[i];
+		struct mbox_cold *c = mbox_cold(box->f->st.msgs[i]);
+		c->cache_off = offs[i];
+		c->cache_len = lens[i];
 	}
 	free(offs);
 	free(lens);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,19 +22,27 @@
 #include "store/lockfile.h"
 #include "store/maildir_fs.h"
 
-/* A snapshot stores struct mbox_msg as it is in memory (see mailbox_private.h): the
- * layout below is part of the file format. */
+/* A snapshot stores struct mbox_msg and struct mbox_cold as they are in memory (see
+ * mailbox_private.h): the layouts below are part of the file format. */
 #if INDEX_IN_PLACE
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "format 2 is little-endian");
-_Static_assert(sizeof(time_t) == 8 && sizeof(char *) == 8, "format 2 needs 64-bit types");
-_Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expunged) == 12 &&
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "format 3 is little-endian");
+_Static_assert(sizeof(time_t) == 8 && sizeof(char *) == 8, "format 3 needs 64-bit types");
+_Static_assert(sizeof(struct mbox_msg) == 40 && offsetof(struct mbox_msg, m.expunged) == 12 &&
                    offsetof(struct mbox_msg, m.modseq) == 16 &&
-                   offsetof(struct mbox_msg, cache_off) == 48 &&
-                   offsetof(struct mbox_msg, home) == 60 &&
-                   offsetof(struct mbox_msg, map_off) == 64 &&
-                   offsetof(struct mbox_msg, name_heap) == 72,
-               "struct mbox_msg is the snapshot's record layout");
+                   offsetof(struct mbox_msg, slot) == 24 && offsetof(struct mbox_msg, home) == 28 &&
+                   offsetof(struct mbox_msg, in_new) == 29 && offsetof(struct mbox_msg, crc) == 32,
+               "struct mbox_msg is the snapshot's hot record");
+_Static_assert(sizeof(struct mbox_cold) == 64 && offsetof(struct mbox_cold, info.idate) == 16 &&
+                   offsetof(struct mbox_cold, cache_off) == 24 &&
+                   offsetof(struct mbox_cold, name_off) == 36 &&
+                   offsetof(struct mbox_cold, sort_date_set) == 42 &&
+                   offsetof(struct mbox_cold, crc) == 44 &&
+                   offsetof(struct mbox_cold, name_heap) == 48,
+               "struct mbox_cold is the snapshot's cold record");
 #endif
+/* What each record's CRC covers (a cold record's then goes on over its name). */
+#define HOT_CRC_LEN offsetof(struct mbox_msg, crc)
+#define COLD_CRC_LEN offsetof(struct mbox_cold, crc)
 
 /*
  * The log is folded into a new snapshot when it passes this many bytes plus 1/64 of the
@@ -49,7 +58,7 @@ _Static_assert(sizeof(struct mbox_msg) == 88 && offsetof(struct mbox_msg, m.expu
 
 /*
  * A mapped snapshot: its first bytes (the file header, decoded by then) hold how many of
- * its messages are still in use and the mapping's length.
+ * its messages are still in use, the mapping's length and where its cold parts are.
  */
 _Static_assert(sizeof(struct mbox_map) <= INDEX_HEADER_SIZE, "the map fits in the header");
 
@@ -65,13 +74,77 @@ static void snapshot_unmap(void *data, size_t len, bool heap)
 
 static void map_release(struct mbox_map *map)
 {
-	if (--map->live == 0)
+	if (--map->live == 0) {
+		free(map->checked);
 		snapshot_unmap(map, (size_t)map->len, map->heap != 0);
+	}
 }
 
+/* The snapshot a mapped message lives in: its hot records follow the header, by slot. */
 static struct mbox_map *map_of(const struct mbox_msg *m)
 {
-	return (struct mbox_map *)(void *)((char *)(uintptr_t)m - m->map_off);
+	return (struct mbox_map *)(void *)((char *)(uintptr_t)m - INDEX_HEADER_SIZE -
+	                                   (size_t)m->slot * sizeof(struct mbox_msg));
+}
+
+static bool cold_checked(const struct mbox_map *map, uint32_t slot)
+{
+	return (map->checked[slot / 64] >> (slot % 64)) & 1;
+}
+
+/* True when c is a cold record as mbox_write_snapshot writes it (read as bytes where a
+ * bool or a pointer may hold anything). */
+static bool cold_ok(const struct mbox_map *map, const struct mbox_cold *c)
+{
+	static const unsigned char zero[8];
+	const unsigned char *b = (const unsigned char *)c;
+	if (b[offsetof(struct mbox_cold, sort_date_set)] != 0 ||
+	    b[offsetof(struct mbox_cold, reserved)] != 0 ||
+	    memcmp(b + offsetof(struct mbox_cold, name_heap), zero, 8) != 0 ||
+	    memcmp(b + offsetof(struct mbox_cold, sort_date), zero, 8) != 0)
+		return false;
+	uint32_t off = c->name_off, len = c->name_len;
+	if (len == 0 || off < map->names_start || off > map->names_end ||
+	    map->names_end - off < len + 1)
+		return false;
+	const char *name = (const char *)map + off;
+	if (name[len] != '\0' || memchr(name, '\0', len) != NULL || memchr(name, '/', len) != NULL)
+		return false;
+	return crc32c(crc32c(0, c, COLD_CRC_LEN), name, (size_t)len + 1) == c->crc;
+}
+
+struct mbox_cold *mbox_cold_mapped(const struct mbox_msg *m)
+{
+	struct mbox_map *map = map_of(m);
+	struct mbox_cold *c = &map->cold[m->slot];
+	if (cold_checked(map, m->slot))
+		return c;
+	map->checked[m->slot / 64] |= (uint64_t)1 << (m->slot % 64);
+	if (!cold_ok(map, c)) {
+		/* Its name is lost: no file is found under "", so the next scan takes the file
+		 * for a new one; the next mbox_lock drops this message (mbox_catch_up). */
+		memset(c, 0, sizeof(*c));
+		c->name_heap = xstrdup("");
+		map->named++;
+		map->damaged = 1;
+	}
+	return c;
+}
+
+struct mbox_msg *mbox_msg_new(char *name)
+{
+	struct mbox_heap_msg *h = xcalloc(1, sizeof(*h));
+	h->hot.home = MBOX_HOME_HEAP;
+	h->cold.name_heap = name;
+	return &h->hot;
+}
+
+const char *mbox_msg_name(const struct mbox_msg *m)
+{
+	const struct mbox_cold *c = mbox_cold(m);
+	if (c->name_heap != NULL)
+		return c->name_heap;
+	return (const char *)map_of(m) + c->name_off; /* checked by mbox_cold */
 }
 
 void mbox_msg_release(struct mbox_msg *m)
@@ -79,22 +152,26 @@ void mbox_msg_release(struct mbox_msg *m)
 	if (m == NULL)
 		return;
 	if (m->home == MBOX_HOME_MAP) {
-		if (m->name_heap != NULL)
-			map_of(m)->named--;
-		free(m->name_heap);
-		map_release(map_of(m));
+		struct mbox_map *map = map_of(m);
+		/* An unchecked cold record holds no name of ours (its bytes may be anything). */
+		if (cold_checked(map, m->slot) && map->cold[m->slot].name_heap != NULL) {
+			map->named--;
+			free(map->cold[m->slot].name_heap);
+		}
+		map_release(map);
 	} else {
-		free(m->name_heap);
-		free(m);
+		free(mbox_cold(m)->name_heap);
+		free(m); /* the start of its struct mbox_heap_msg */
 	}
 }
 
 void mbox_msg_set_name(struct mbox_msg *m, char *name)
 {
-	if (m->home == MBOX_HOME_MAP && m->name_heap == NULL)
+	struct mbox_cold *c = mbox_cold(m);
+	if (m->home == MBOX_HOME_MAP && c->name_heap == NULL)
 		map_of(m)->named++;
-	free(m->name_heap);
-	m->name_heap = name;
+	free(c->name_heap);
+	c->name_heap = name;
 }
 
 void index_state_free(struct index_state *st)
@@ -198,6 +275,7 @@ static bool state_accepts(const struct index_state *st, uint32_t uid)
 /* Appends m (zeroed but for its name) as r's message. */
 static void state_push(struct index_state *st, const struct index_rec *r, struct mbox_msg *m)
 {
+	struct mbox_cold *c = mbox_cold(m);
 	if (st->count == st->cap) {
 		st->cap = st->cap * 2 + 64;
 		st->msgs = xreallocarray(st->msgs, st->cap, sizeof(*st->msgs));
@@ -208,11 +286,11 @@ static void state_push(struct index_state *st, const struct index_rec *r, struct
 	m->m.flags = r->flags;
 	m->m.keywords = r->keywords;
 	m->m.modseq = r->modseq;
-	m->m.vsize = r->vsize;
-	m->m.psize = r->psize;
-	m->m.idate = (time_t)r->idate;
-	m->cache_off = r->cache_off;
-	m->cache_len = r->cache_len;
+	c->info.vsize = r->vsize;
+	c->info.psize = r->psize;
+	c->info.idate = (time_t)r->idate;
+	c->cache_off = r->cache_off;
+	c->cache_len = r->cache_len;
 	if (r->uid >= st->hdr.uidnext)
 		st->hdr.uidnext = r->uid + 1;
 	if (r->modseq > st->hdr.highestmodseq)
@@ -225,9 +303,7 @@ static void state_add(struct index_state *st, struct index_rec *r)
 		free(r->name);
 		return;
 	}
-	struct mbox_msg *m = xcalloc(1, sizeof(*m));
-	m->name_heap = r->name;
-	state_push(st, r, m);
+	state_push(st, r, mbox_msg_new(r->name));
 }
 
 /* Applies one log payload; f's handles (f may be NULL) learn of flag changes. */
@@ -273,8 +349,9 @@ static bool state_apply(struct mbox_folder *f, struct index_state *st, const uns
 		if (len != 17)
 			return false;
 		if ((m = mbox_find(st, index_get_u32(p + 1))) != NULL) {
-			m->cache_off = index_get_u64(p + 5);
-			m->cache_len = index_get_u32(p + 13);
+			struct mbox_cold *c = mbox_cold(m);
+			c->cache_off = index_get_u64(p + 5);
+			c->cache_len = index_get_u32(p + 13);
 		}
 		return true;
 	case INDEX_REC_DATES:
@@ -352,15 +429,41 @@ static size_t damaged_frame_len(const unsigned char *p, size_t avail)
 	return 8 + (size_t)claimed;
 }
 
+/* A message record of format 2 (tern of late 2026: the struct mbox_msg of then, 88
+ * bytes, little-endian, then the name with its NUL, padded to 8) as an index_rec. */
+static bool v2_rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
+{
+	if (len < 90)
+		return false;
+	const unsigned char *name = p + 88;
+	const unsigned char *end = memchr(name, '\0', len - 88);
+	if (end == NULL || end == name || memchr(name, '/', (size_t)(end - name)) != NULL)
+		return false;
+	*r = (struct index_rec){.uid = index_get_u32(p),
+	                        .flags = index_get_u32(p + 4),
+	                        .keywords = index_get_u32(p + 8),
+	                        .modseq = index_get_u64(p + 16),
+	                        .vsize = index_get_u64(p + 24),
+	                        .psize = index_get_u64(p + 32),
+	                        .idate = (int64_t)index_get_u64(p + 40),
+	                        .cache_off = index_get_u64(p + 48),
+	                        .cache_len = index_get_u32(p + 56),
+	                        .name = xstrndup((const char *)name, (size_t)(end - name))};
+	return true;
+}
+
 /*
- * Decodes a format-1 snapshot (framed ADD records) into messages of their own; damaged
- * records are skipped (their files get new UIDs). The next writer replaces it by a
- * current one (st->old_format).
+ * Decodes a snapshot of an older format (one framed record a message: format 1's ADD
+ * records, or format 2's) into messages of their own; damaged records are skipped (their
+ * files get new UIDs). The next writer replaces it by a current one (st->rewrite).
+ * min_frame: the smallest frame a message can have.
  */
-static size_t state_decode_v1(struct index_state *st, const unsigned char *p, size_t len)
+static size_t state_decode_framed(struct index_state *st, const unsigned char *p, size_t len,
+                                  size_t min_frame,
+                                  bool (*decode)(const unsigned char *, size_t, struct index_rec *))
 {
 	size_t pos = INDEX_HEADER_SIZE;
-	size_t room = (len - pos) / INDEX_REC_FRAME_MIN;
+	size_t room = (len - pos) / min_frame;
 	st->cap = (room < st->hdr.count ? room : st->hdr.count) + 64;
 	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
 	for (uint32_t i = 0; i < st->hdr.count && pos < len; i++) {
@@ -375,106 +478,72 @@ static size_t state_decode_v1(struct index_state *st, const unsigned char *p, si
 		}
 		pos += flen;
 		struct index_rec r;
-		if (index_rec_decode(payload, plen, &r))
+		if (decode(payload, plen, &r))
 			state_add(st, &r);
 	}
-	st->old_format = INDEX_IN_PLACE; /* replace it where format 2 is written */
+	st->rewrite = INDEX_IN_PLACE; /* replace it where format 3 is written */
 	return pos;
 }
 
-/* True when the payload at p (plen bytes, at offset off of its mapping) is a message
- * record as mbox_write_snapshot writes it (see struct mbox_msg). */
-static bool record_ok(const unsigned char *p, size_t plen, uint64_t off)
+/* True when the hot record m, at position slot, whose 32 bytes have CRC crc, is one as
+ * mbox_write_snapshot writes it (bools read as bytes: a file may hold any value). */
+static bool hot_ok(const struct mbox_msg *m, uint32_t slot, uint32_t crc)
 {
-	if (plen < sizeof(struct mbox_msg) + 2 || plen % 8 != 0 || off % 8 != 0)
-		return false;
-	static const unsigned char zero[8];
-	uint64_t map_off;
-	memcpy(&map_off, p + offsetof(struct mbox_msg, map_off), 8);
-	if (map_off != off || p[offsetof(struct mbox_msg, home)] != MBOX_HOME_MAP ||
-	    p[offsetof(struct mbox_msg, m.expunged)] != 0 ||
-	    p[offsetof(struct mbox_msg, in_new)] != 0 ||
-	    p[offsetof(struct mbox_msg, sort_date_set)] != 0 ||
-	    p[offsetof(struct mbox_msg, reserved)] != 0 ||
-	    memcmp(p + offsetof(struct mbox_msg, name_heap), zero, 8) != 0)
-		return false;
-	const unsigned char *name = p + sizeof(struct mbox_msg);
-	size_t room = plen - sizeof(struct mbox_msg);
-	const unsigned char *end = memchr(name, '\0', room);
-	return end != NULL && end != name && memchr(name, '/', (size_t)(end - name)) == NULL;
-}
-
-/* A message record's frame as state_use_v2 checks it. */
-struct v2_frame {
-	const unsigned char *payload;
-	size_t len;
-	uint32_t crc; /* as stored */
-};
-
-/*
- * Reads the headers of up to 4 frames from p[pos..len): their payloads and stored CRCs.
- * Stops before a frame whose length is impossible (it and what follows cannot be found).
- */
-static size_t v2_frames(const unsigned char *p, size_t len, size_t pos, struct v2_frame fr[4])
-{
-	size_t n = 0;
-	while (n < 4 && len - pos >= 8) {
-		uint32_t flen = index_get_u32(p + pos);
-		if (flen == 0 || flen > INDEX_RECORD_MAX || flen > len - pos - 8)
-			break;
-		fr[n].payload = p + pos + 8;
-		fr[n].len = flen;
-		fr[n].crc = index_get_u32(p + pos + 4);
-		pos += 8 + (size_t)flen;
-		n++;
-	}
-	return n;
+	const unsigned char *b = (const unsigned char *)m;
+	return crc == m->crc && m->slot == slot && m->m.uid != 0 &&
+	       b[offsetof(struct mbox_msg, home)] == MBOX_HOME_MAP &&
+	       b[offsetof(struct mbox_msg, m.expunged)] == 0 &&
+	       b[offsetof(struct mbox_msg, in_new)] == 0 && m->reserved == 0 && m->reserved2 == 0;
 }
 
 /*
- * Uses a current snapshot in place: every message record is checked (frame CRC, the
- * fields only memory may set are zero, its offset, its name) and the valid ones become
- * the state's messages, living in the mapping. Damaged records are skipped. The CRCs of
- * four records are computed side by side (crc32c_4), so that reading the file from
- * memory, not the CRC instruction's latency, bounds the load.
+ * Uses a current snapshot (format 3) in place: header, n hot records, n cold records, the
+ * names, then framed records (VANISHED). Every hot record is checked (CRC, the fields
+ * only memory may set are zero, its slot, UIDs growing) and the valid ones become the
+ * state's messages, living in the mapping; damaged ones are skipped. Cold records are
+ * checked when first used (mbox_cold), or here when all is set, a message with a damaged
+ * one then skipped too. The CRCs of hot records are computed several at a time.
+ * Returns the offset of what follows the names, or 0 when the areas do not fit the file.
  */
-static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
+static size_t state_use_v3(struct index_state *st, unsigned char *p, size_t len, bool heap,
+                           bool all)
 {
-	size_t pos = INDEX_HEADER_SIZE;
-	size_t room = (len - pos) / (8 + sizeof(struct mbox_msg) + 8);
-	st->cap = (room < st->hdr.count ? room : st->hdr.count) + 64;
+	uint32_t n = st->hdr.count;
+	size_t cold = INDEX_HEADER_SIZE + (size_t)n * sizeof(struct mbox_msg);
+	size_t names = cold + (size_t)n * sizeof(struct mbox_cold);
+	size_t end = names + st->hdr.names_len;
+	if (end > len || end > UINT32_MAX)
+		return 0;
+	/* The header was decoded: its bytes now describe the mapping. */
+	struct mbox_map *map = (struct mbox_map *)(void *)p;
+	memset(map, 0, sizeof(*map));
+	map->len = len;
+	map->heap = heap;
+	map->checked = xcalloc((size_t)n / 64 + 1, sizeof(uint64_t));
+	map->cold = (struct mbox_cold *)(void *)(p + cold);
+	map->count = n;
+	map->names_start = (uint32_t)names;
+	map->names_end = (uint32_t)end;
+	st->map = map;
+	st->cap = (size_t)n + 64;
 	st->msgs = xreallocarray(NULL, st->cap, sizeof(*st->msgs));
-	uint64_t live = 0;
-	uint32_t uidnext = st->hdr.uidnext, last = 0, seen = 0;
-	while (seen < st->hdr.count && pos < len) {
-		struct v2_frame fr[4];
-		size_t n = v2_frames(p, len, pos, fr);
-		if (n == 0)
-			break;
-		if (n > st->hdr.count - seen)
-			n = st->hdr.count - seen; /* what follows the messages is not a message */
-		uint32_t crc[4];
-		if (n == 4) {
-			const unsigned char *bufs[4] = {fr[0].payload, fr[1].payload, fr[2].payload,
-			                                fr[3].payload};
-			size_t lens[4] = {fr[0].len, fr[1].len, fr[2].len, fr[3].len};
-			crc32c_4(bufs, lens, crc);
-		} else {
-			for (size_t k = 0; k < n; k++)
-				crc[k] = crc32c(0, fr[k].payload, fr[k].len);
-		}
-		for (size_t k = 0; k < n; k++) {
-			seen++;
-			pos = (size_t)(fr[k].payload - p) + fr[k].len;
-			if (crc[k] != fr[k].crc ||
-			    !record_ok(fr[k].payload, fr[k].len, pos - fr[k].len))
-				continue;
-			struct mbox_msg *m = (struct mbox_msg *)(void *)(p + (pos - fr[k].len));
-			if (m->m.uid <= last || st->count == st->cap)
-				continue; /* UIDs only grow */
+	prefault_write(st->msgs, (size_t)n * sizeof(*st->msgs));
+	struct mbox_msg *hot = (struct mbox_msg *)(void *)(p + INDEX_HEADER_SIZE);
+	uint32_t uidnext = st->hdr.uidnext, last = 0;
+	for (uint32_t i = 0; i < n; i += 64) {
+		uint32_t crc[64], k_n = n - i < 64 ? n - i : 64;
+		crc32c_records(&hot[i], sizeof(*hot), HOT_CRC_LEN, k_n, crc);
+		for (uint32_t k = 0; k < k_n; k++) {
+			struct mbox_msg *m = &hot[i + k];
+			if (!hot_ok(m, i + k, crc[k]) || m->m.uid <= last)
+				continue; /* damaged, or UIDs not growing */
+			if (all) {
+				if (!cold_ok(map, &map->cold[i + k]))
+					continue;
+				map->checked[(i + k) / 64] |= (uint64_t)1 << ((i + k) % 64);
+			}
 			last = m->m.uid;
 			st->msgs[st->count++] = m;
-			live++;
 			if (m->m.uid >= uidnext)
 				uidnext = m->m.uid + 1;
 			if (m->m.modseq > st->hdr.highestmodseq)
@@ -483,13 +552,8 @@ static size_t state_use_v2(struct index_state *st, unsigned char *p, size_t len)
 	}
 	st->hdr.uidnext = uidnext;
 	st->dirty = true;
-	/* The header was decoded: its bytes now count the mapping's users. */
-	struct mbox_map *map = (struct mbox_map *)(void *)p;
-	map->live = live + 1; /* + 1: st's own reference (st->map) */
-	map->len = len;
-	map->named = 0;
-	st->map = map;
-	return pos;
+	map->live = st->count + 1; /* + 1: st's own reference (st->map) */
+	return end;
 }
 
 /* Reads all of fd (len bytes) into a new heap buffer; NULL on error or a short file. */
@@ -511,8 +575,7 @@ static unsigned char *snapshot_read(int fd, size_t len)
 }
 
 /*
- * Maps the snapshot privately: read-only and populated (no page faults while it is
- * checked), then writable, so that a change to a message copies just its page. tern
+ * Maps the snapshot privately, so that a change to a message copies just its page. tern
  * never changes a snapshot in place (writers write a new file and rename it over), so
  * the mapping cannot shrink under the reader. A small one is read into the heap
  * (*heap_r). Returns 0, 1 when missing or empty, -1 on error. *ino_r and *ctime_r
@@ -541,14 +604,10 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, bool 
 		if (p == NULL)
 			return -1;
 	} else {
-		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		p = mmap(NULL, (size_t)sb.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 		close(fd);
 		if (p == MAP_FAILED)
 			return -1;
-		if (mprotect(p, (size_t)sb.st_size, PROT_READ | PROT_WRITE) < 0) {
-			munmap(p, (size_t)sb.st_size);
-			return -1;
-		}
 	}
 	*data_r = p;
 	*len_r = (size_t)sb.st_size;
@@ -557,7 +616,28 @@ static int snapshot_map(int dir_fd, unsigned char **data_r, size_t *len_r, bool 
 	return 0;
 }
 
-int index_state_load(struct mbox_folder *f, struct index_state *st)
+/*
+ * Maps in the pages of a mapped format-3 snapshot that a load reads (the hot records, or
+ * all when every record is checked) in one call instead of a page fault each; the rest
+ * is faulted in when used. Only a hint: without MADV_POPULATE_READ (Linux < 5.14) the
+ * pages fault in as they are read.
+ */
+static void populate_hot(unsigned char *p, size_t len, uint32_t count, bool all)
+{
+#ifdef MADV_POPULATE_READ
+	size_t end = all ? len : INDEX_HEADER_SIZE + (size_t)count * sizeof(struct mbox_msg);
+	if (end > len)
+		end = len;
+	(void)madvise(p, end, MADV_POPULATE_READ);
+#else
+	(void)p;
+	(void)len;
+	(void)count;
+	(void)all;
+#endif
+}
+
+int index_state_load(struct mbox_folder *f, struct index_state *st, bool all)
 {
 	memset(st, 0, sizeof(*st));
 	unsigned char *data;
@@ -568,25 +648,36 @@ int index_state_load(struct mbox_folder *f, struct index_state *st)
 	int ret = snapshot_map(f->dir_fd, &data, &len, &heap, &ino, &ctime);
 	if (ret != 0)
 		return ret;
-	if (!index_header_decode(data, len, &st->hdr)) {
+	if (!index_header_decode(data, len, &st->hdr) ||
+	    (st->hdr.version == 3 && !INDEX_IN_PLACE)) { /* another machine's records */
 		snapshot_unmap(data, len, heap);
 		return -1;
 	}
-	if (st->hdr.version != 1 && !INDEX_IN_PLACE) {
-		snapshot_unmap(data, len, heap); /* another machine's records: rebuild */
-		return -1;
-	}
+	if (st->hdr.version == 3 && !heap)
+		populate_hot(data, len, st->hdr.count, all);
 	size_t pos;
 	if (st->hdr.version == 1)
-		pos = state_decode_v1(st, data, len);
-	else
-		pos = state_use_v2(st, data, len);
+		pos = state_decode_framed(st, data, len, INDEX_REC_FRAME_MIN, index_rec_decode);
+	else if (st->hdr.version == 2)
+		pos = state_decode_framed(st, data, len, 8 + 88 + 8, v2_rec_decode);
+	else if ((pos = state_use_v3(st, data, len, heap, all)) == 0) {
+		if (st->map != NULL)
+			free(st->map->checked);
+		free(st->msgs);
+		snapshot_unmap(data, len, heap);
+		memset(st, 0, sizeof(*st));
+		return -1;
+	}
+	if (st->count < st->hdr.count) {
+		/* Refused records: their files are found again by a scan (with new UIDs), and a
+		 * new snapshot leaves the records out. */
+		st->rewrite = true;
+		f->force_scan = true;
+	}
 	mbox_vanished_snapshot_load(st, data + pos, pos < len ? len - pos : 0);
 	st->snapshot_size = len;
-	if (st->hdr.version == 1)
-		snapshot_unmap(data, len, heap);
-	else
-		st->map->heap = heap; /* st and its messages keep it */
+	if (st->map == NULL)
+		snapshot_unmap(data, len, heap); /* decoded: st and its messages keep a mapping */
 	st->idx_ino = ino;
 	st->idx_ctime_ns = ctime;
 	struct stat sb;
@@ -641,9 +732,12 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 			/* o stays where it is (in its mapping or alone) and takes fm's contents;
 			 * its sort date stays (the file, so its Date:, is the same). */
 			o->m = fm->m;
-			o->cache_off = fm->cache_off;
-			o->cache_len = fm->cache_len;
 			o->in_new = fm->in_new;
+			struct mbox_cold *oc = mbox_cold(o);
+			const struct mbox_cold *fc = mbox_cold(fm);
+			oc->info = fc->info;
+			oc->cache_off = fc->cache_off;
+			oc->cache_len = fc->cache_len;
 			if (strcmp(mbox_msg_name(o), mbox_msg_name(fm)) != 0)
 				mbox_msg_set_name(o, xstrdup(mbox_msg_name(fm)));
 		}
@@ -662,12 +756,14 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 		if (fm->home == MBOX_HOME_MAP) {
 			/* A copy of its own: a few new messages must not keep the whole new
 			 * snapshot mapped (and its file on disk) next to the one already in use. */
-			struct mbox_msg *c = xcalloc(1, sizeof(*c));
+			struct mbox_msg *c = mbox_msg_new(xstrdup(mbox_msg_name(fm)));
 			c->m = fm->m;
-			c->cache_off = fm->cache_off;
-			c->cache_len = fm->cache_len;
 			c->in_new = fm->in_new;
-			c->name_heap = xstrdup(mbox_msg_name(fm));
+			struct mbox_cold *cc = mbox_cold(c);
+			const struct mbox_cold *fc = mbox_cold(fm);
+			cc->info = fc->info;
+			cc->cache_off = fc->cache_off;
+			cc->cache_len = fc->cache_len;
 			merged.msgs[merged.count++] = c;
 		} else {
 			merged.msgs[merged.count++] = fm;
@@ -691,12 +787,19 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 static int mbox_catch_up(struct store_mailbox *box)
 {
 	struct stat si, sl;
-	bool reload = fstatat(box->f->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
-	              si.st_ino != box->f->st.idx_ino ||
-	              (uint64_t)si.st_size != box->f->st.snapshot_size ||
-	              ctime_ns(&si) != box->f->st.idx_ctime_ns ||
-	              fstatat(box->f->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
-	              sl.st_ino != box->f->st.log_ino;
+	/* A cold record found damaged since: load again with every record checked, which
+	 * leaves that message out (merged as expunged), and find its file again. */
+	bool damaged = box->f->st.map != NULL && box->f->st.map->damaged;
+	if (damaged) {
+		box->f->st.map->damaged = 0;
+		box->f->force_scan = true;
+	}
+	bool reload =
+	    damaged || fstatat(box->f->dir_fd, INDEX_FILE, &si, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    si.st_ino != box->f->st.idx_ino || (uint64_t)si.st_size != box->f->st.snapshot_size ||
+	    ctime_ns(&si) != box->f->st.idx_ctime_ns ||
+	    fstatat(box->f->dir_fd, INDEX_LOG_FILE, &sl, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    sl.st_ino != box->f->st.log_ino;
 	if (!reload) {
 		int fd = openat(box->f->dir_fd, INDEX_LOG_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
@@ -710,13 +813,16 @@ static int mbox_catch_up(struct store_mailbox *box)
 		if (!reload)
 			return ret;
 	}
+	/* Every cold record checked: the merge reads them all anyway. */
 	struct index_state fresh;
-	int ret = index_state_load(box->f, &fresh);
+	int ret = index_state_load(box->f, &fresh, true);
 	if (ret != 0) {
 		index_state_free(&fresh);
 		return ret == 1 ? -2 : -1;
 	}
 	mbox_merge(box->f, &fresh);
+	if (damaged)
+		box->f->st.rewrite = true; /* a snapshot without the damaged record */
 	return 0;
 }
 
@@ -810,7 +916,7 @@ void mbox_unlock(struct store_mailbox *box)
 {
 	if (mbox_cache_compact(box))
 		(void)mbox_write_snapshot(box); /* carries the new cache offsets */
-	else if (box->f->st.old_format ||
+	else if (box->f->st.rewrite ||
 	         box->f->st.log_offset > INDEX_LOG_FOLD_MIN + box->f->st.snapshot_size / 64)
 		(void)mbox_write_snapshot(box);
 	if (box->f->lock_fd >= 0)
@@ -864,67 +970,116 @@ enum store_error mbox_log_sync(struct store_mailbox *box)
 	return fdatasync(box->f->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
 }
 
-/*
- * Appends m's framed record to the snapshot b: the bytes of a struct mbox_msg as the
- * loader will use them in place (the fields only memory sets are zero, home and map_off
- * say where it will live), then the name, its NUL and zeros up to a multiple of 8, so
- * that every record of the mapping is aligned.
- */
-static void snapshot_append_msg(struct buf *b, struct buf *payload, const struct mbox_msg *m)
+/* m's name when m goes into a new snapshot; NULL when it does not (expunged, or its
+ * index entry was found damaged and its file is to be found again). */
+static const char *snapshot_name(const struct mbox_msg *m)
 {
-	struct mbox_msg r;
-	memset(&r, 0, sizeof(r));
-	r.m.uid = m->m.uid;
-	r.m.flags = m->m.flags;
-	r.m.keywords = m->m.keywords;
-	r.m.modseq = m->m.modseq;
-	r.m.vsize = m->m.vsize;
-	r.m.psize = m->m.psize;
-	r.m.idate = m->m.idate;
-	r.cache_off = m->cache_off;
-	r.cache_len = m->cache_len;
-	r.home = MBOX_HOME_MAP;
-	r.map_off = (uint64_t)b->len + 8; /* after the frame's length and CRC */
+	if (m->m.expunged)
+		return NULL;
 	const char *name = mbox_msg_name(m);
-	size_t name_len = strlen(name);
-	buf_reset(payload);
-	buf_append(payload, &r, sizeof(r));
-	buf_append(payload, name, name_len);
-	static const char zeros[8];
-	buf_append(payload, zeros, 8 - (sizeof(r) + name_len) % 8);
-	index_frame(b, payload);
+	size_t len = strlen(name);
+	return len > 0 && len <= NAME_MAX ? name : NULL; /* a longer one is no file's */
+}
+
+/* Format 1, where format 3 is not written: one framed ADD record a message. */
+static void snapshot_v1(struct buf *b, const struct index_state *st, struct index_header *h)
+{
+	h->count = 0;
+	for (size_t i = 0; i < st->count; i++)
+		h->count += snapshot_name(st->msgs[i]) != NULL;
+	index_header_encode(b, h);
+	struct buf payload;
+	buf_init(&payload, 0);
+	for (size_t i = 0; i < st->count; i++) {
+		const struct mbox_msg *m = st->msgs[i];
+		const char *name = snapshot_name(m);
+		if (name == NULL)
+			continue;
+		const struct mbox_cold *c = mbox_cold(m);
+		struct index_rec r = {m->m.uid,      m->m.flags,
+		                      m->m.keywords, m->m.modseq,
+		                      c->info.vsize, c->info.psize,
+		                      c->info.idate, c->cache_off,
+		                      c->cache_len,  (char *)(uintptr_t)name};
+		buf_reset(&payload);
+		index_rec_encode(&payload, &r);
+		index_frame(b, &payload);
+	}
+	buf_free(&payload);
+}
+
+/*
+ * Format 3: the header, the hot records (struct mbox_msg as the loader will use them in
+ * place: the fields only memory sets are zero, home and slot say where it will live, and
+ * a CRC), the cold records (struct mbox_cold likewise, with where its name is), then the
+ * names with their NULs.
+ */
+static void snapshot_v3(struct buf *b, const struct index_state *st, struct index_header *h)
+{
+	size_t n = 0, names_len = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const char *name = snapshot_name(st->msgs[i]);
+		if (name != NULL) {
+			n++;
+			names_len += strlen(name) + 1;
+		}
+	}
+	h->count = (uint32_t)n;
+	h->names_len = (uint32_t)names_len;
+	index_header_encode(b, h);
+	uint32_t slot = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const struct mbox_msg *m = st->msgs[i];
+		if (snapshot_name(m) == NULL)
+			continue;
+		struct mbox_msg r;
+		memset(&r, 0, sizeof(r));
+		r.m.uid = m->m.uid;
+		r.m.flags = m->m.flags;
+		r.m.keywords = m->m.keywords;
+		r.m.modseq = m->m.modseq;
+		r.slot = slot++;
+		r.home = MBOX_HOME_MAP;
+		r.crc = crc32c(0, &r, HOT_CRC_LEN);
+		buf_append(b, &r, sizeof(r));
+	}
+	size_t name_off =
+	    INDEX_HEADER_SIZE + n * (sizeof(struct mbox_msg) + sizeof(struct mbox_cold));
+	for (size_t i = 0; i < st->count; i++) {
+		const struct mbox_msg *m = st->msgs[i];
+		const char *name = snapshot_name(m);
+		if (name == NULL)
+			continue;
+		const struct mbox_cold *c = mbox_cold(m);
+		struct mbox_cold r;
+		memset(&r, 0, sizeof(r));
+		r.info = c->info;
+		r.cache_off = c->cache_off;
+		r.cache_len = c->cache_len;
+		r.name_off = (uint32_t)name_off;
+		r.name_len = (uint16_t)strlen(name);
+		r.crc = crc32c(crc32c(0, &r, COLD_CRC_LEN), name, (size_t)r.name_len + 1);
+		buf_append(b, &r, sizeof(r));
+		name_off += (size_t)r.name_len + 1;
+	}
+	for (size_t i = 0; i < st->count; i++) {
+		const char *name = snapshot_name(st->msgs[i]);
+		if (name != NULL)
+			buf_append(b, name, strlen(name) + 1);
+	}
 }
 
 enum store_error mbox_write_snapshot(struct store_mailbox *box)
 {
 	struct index_state *st = &box->f->st;
-	struct buf b, payload;
+	struct buf b;
 	buf_init(&b, 0);
-	buf_init(&payload, 0);
 	struct index_header h = st->hdr;
 	h.gen++;
-	h.count = 0;
-	for (size_t i = 0; i < st->count; i++)
-		h.count += st->msgs[i]->m.expunged ? 0 : 1;
-	index_header_encode(&b, &h);
-	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = st->msgs[i];
-		if (m->m.expunged)
-			continue;
-		if (INDEX_IN_PLACE) {
-			snapshot_append_msg(&b, &payload, m);
-			continue;
-		}
-		char *name =
-		    xstrdup(mbox_msg_name(m)); /* format 1, where format 2 is not written */
-		struct index_rec r = {m->m.uid,     m->m.flags, m->m.keywords, m->m.modseq,
-		                      m->m.vsize,   m->m.psize, m->m.idate,    m->cache_off,
-		                      m->cache_len, name};
-		buf_reset(&payload);
-		index_rec_encode(&payload, &r);
-		index_frame(&b, &payload);
-		free(name);
-	}
+	if (INDEX_IN_PLACE)
+		snapshot_v3(&b, st, &h);
+	else
+		snapshot_v1(&b, st, &h);
 	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;
 	if (atomic_file_write(box->f->dir_fd, INDEX_FILE, b.data, b.len) < 0)
@@ -937,7 +1092,6 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	if (e == STORE_OK && atomic_file_write(box->f->dir_fd, INDEX_LOG_FILE, b.data, b.len) < 0)
 		e = STORE_ETEMP;
 	buf_free(&b);
-	buf_free(&payload);
 	if (e != STORE_OK)
 		return e;
 	struct stat si, sl;
@@ -953,6 +1107,6 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	st->log_ino = sl.st_ino;
 	st->log_offset = INDEX_LOG_HEADER_SIZE;
 	st->snapshot_size = snapshot_size;
-	st->old_format = false;
+	st->rewrite = false;
 	return STORE_OK;
 }

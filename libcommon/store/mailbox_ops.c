@@ -143,7 +143,7 @@ enum store_error store_mailbox_expunge(struct store_mailbox *box, const uint32_t
 				continue;
 			}
 		}
-		freed += (int64_t)m->m.psize;
+		freed += (int64_t)mbox_cold(m)->info.psize;
 		removed++;
 		e = mbox_log_expunge(box, uids[i]);
 	}
@@ -302,7 +302,8 @@ static enum store_error copy_bytes(struct store_mailbox *src, const struct mbox_
 	if (fd < 0)
 		return errno == ENOENT ? STORE_ENOENT : STORE_ETEMP;
 	struct store_append *app;
-	enum store_error e = store_mailbox_append_begin(dst, m->m.flags, kw, m->m.idate, &app);
+	enum store_error e =
+	    store_mailbox_append_begin(dst, m->m.flags, kw, mbox_cold(m)->info.idate, &app);
 	char *chunk = xmalloc(65536);
 	ssize_t n = 0;
 	while (e == STORE_OK && (n = read(fd, chunk, 65536)) > 0)
@@ -320,9 +321,10 @@ static enum store_error copy_bytes(struct store_mailbox *src, const struct mbox_
 static enum store_error copy_link(struct store_mailbox *src, const struct mbox_msg *m,
                                   struct store_mailbox *dst, uint32_t kw, uint32_t *uid_r)
 {
+	const struct store_msg_info info = mbox_cold(m)->info;
 	char *unique = maildir_name_unique();
-	char *base = xasprintf("%s,S=%llu,W=%llu", unique, (unsigned long long)m->m.psize,
-	                       (unsigned long long)m->m.vsize);
+	char *base = xasprintf("%s,S=%llu,W=%llu", unique, (unsigned long long)info.psize,
+	                       (unsigned long long)info.vsize);
 	char *name = maildir_name_set_flags(base, m->m.flags, kw);
 	free(unique);
 	free(base);
@@ -344,9 +346,9 @@ static enum store_error copy_link(struct store_mailbox *src, const struct mbox_m
 	/* The same bytes: the source's sizes and date hold; the cache is built on first use. */
 	struct index_rec rec = {.flags = m->m.flags,
 	                        .keywords = kw,
-	                        .idate = m->m.idate,
-	                        .psize = m->m.psize,
-	                        .vsize = m->m.vsize};
+	                        .idate = info.idate,
+	                        .psize = info.psize,
+	                        .vsize = info.vsize};
 	if (e == STORE_OK) {
 		rec.name = name;
 		e = mbox_add(dst, &rec);
@@ -379,13 +381,17 @@ enum store_error store_mailbox_copy(struct store_mailbox *src, uint32_t uid,
 		struct mbox_msg *m = live_msg(src, uid);
 		if (m == NULL)
 			return STORE_ENOENT;
-		struct mbox_msg copy = *m;
-		copy.name_heap = xstrdup(mbox_msg_name(m));
-		uint32_t kw = map_keywords(src, dst, copy.m.keywords);
-		e = copy_link(src, &copy, dst, kw, new_uid_r);
+		/* A copy of its own: locking dst may catch up with src's folder (the same one)
+		 * and change m. */
+		struct mbox_msg *copy = mbox_msg_new(xstrdup(mbox_msg_name(m)));
+		copy->m = m->m;
+		copy->in_new = m->in_new;
+		mbox_cold(copy)->info = mbox_cold(m)->info;
+		uint32_t kw = map_keywords(src, dst, copy->m.keywords);
+		e = copy_link(src, copy, dst, kw, new_uid_r);
 		if (e == STORE_EINVAL)
-			e = copy_bytes(src, &copy, dst, kw, new_uid_r);
-		free(copy.name_heap);
+			e = copy_bytes(src, copy, dst, kw, new_uid_r);
+		mbox_msg_release(copy);
 	}
 	return e;
 }

@@ -10,43 +10,76 @@
 #include "store/mailbox.h"
 
 /*
- * One message of a folder's state. A message lives either alone on the heap (found by a
- * scan, ADDed by the log, or read from an old-format snapshot; its name_heap is always
- * set) or inside the snapshot it was read from (MBOX_HOME_MAP; the file mapped, or read
- * into one heap block when small): a current snapshot stores each message as exactly
- * these bytes, followed by its NUL-terminated name, so loading a folder checks the file
- * instead of decoding it (see docs/store.md "Snapshot format 2"). A mapping is private:
- * a change to a mapped message (flags from the log, a sort date) copies that page only.
- * A message never moves, so store_mailbox_msg() pointers stay valid until the next sync;
- * a snapshot goes with its last message (mbox_msg_release).
+ * One message of a folder's state, in two parts: the hot part (struct mbox_msg: what
+ * SELECT, flag changes and the log touch) and the cold part (struct mbox_cold: sizes,
+ * date, cache reference, file name). A message lives either alone on the heap (found by a
+ * scan, ADDed by the log, or read from an older snapshot: struct mbox_heap_msg, both
+ * parts together) or inside the snapshot it was read from (MBOX_HOME_MAP; the file
+ * mapped, or read into one heap block when small). A current snapshot (format 3, see
+ * docs/store.md "Snapshot format 3") stores all hot parts side by side, then all cold
+ * parts, then the names, so opening a folder reads 40 bytes a message; a mapped
+ * message's cold part is checked when first used (mbox_cold). A mapping is private: a
+ * change copies one page. A message never moves, so store_mailbox_msg() pointers stay
+ * valid until the next sync; a snapshot goes with its last message (mbox_msg_release).
  *
- * The layout is the file format (pinned by _Static_asserts in mailbox_index.c). In a
- * snapshot, home is MBOX_HOME_MAP, map_off the record's own offset, and in_new,
- * sort_date_set, reserved and name_heap are zero; the loader refuses any other record.
- * sort_date is read only when sort_date_set is.
+ * Both layouts are the file format (pinned by _Static_asserts in mailbox_index.c). In a
+ * snapshot, home is MBOX_HOME_MAP, slot the record's position, expunged, in_new and the
+ * reserved bytes zero, crc the CRC-32C of the 32 bytes before it; the loader refuses any
+ * other record. crc is not kept up to date in memory.
  */
 enum { MBOX_HOME_HEAP = 0, MBOX_HOME_MAP = 1 };
 
 struct mbox_msg {
 	struct store_msg m;
-	uint64_t cache_off;
-	uint32_t cache_len;
+	uint32_t slot;      /* MBOX_HOME_MAP: its position among its snapshot's messages */
 	uint8_t home;       /* MBOX_HOME_*: where this message lives */
 	bool in_new;        /* the file is in new/ (else cur/); 0 in a snapshot */
-	bool sort_date_set; /* sort_date holds the caller's parsed Date:; 0 in a snapshot */
-	uint8_t reserved;   /* 0 */
-	uint64_t map_off;   /* MBOX_HOME_MAP: this record's offset in its mapping */
-	char *name_heap;    /* a name given since loading (owned); NULL: the stored one */
+	uint16_t reserved;  /* 0 */
+	uint32_t crc;       /* in a snapshot: CRC-32C of the 32 bytes before it */
+	uint32_t reserved2; /* 0 */
+};
+
+/*
+ * The cold part. In a snapshot, name_off is the offset of the name (name_len bytes and a
+ * NUL, no '/') in the file, crc the CRC-32C of the 44 bytes before it and then of the
+ * name with its NUL; name_heap, sort_date_set, reserved and sort_date are zero.
+ * sort_date is read only when sort_date_set is.
+ */
+struct mbox_cold {
+	struct store_msg_info info;
+	uint64_t cache_off;
+	uint32_t cache_len;
+	uint32_t name_off; /* MBOX_HOME_MAP: where the stored name is in the mapping */
+	uint16_t name_len;
+	bool sort_date_set; /* sort_date holds the caller's parsed Date: */
+	uint8_t reserved;
+	uint32_t crc;
+	char *name_heap; /* a name given since loading (owned); NULL: the stored one */
 	int64_t sort_date;
 };
 
-/* The message's file name (in cur/, or new/ when in_new). */
-static inline const char *mbox_msg_name(const struct mbox_msg *m)
+/* A message of its own on the heap. */
+struct mbox_heap_msg {
+	struct mbox_msg hot;
+	struct mbox_cold cold;
+};
+
+/* A new heap message, zeroed, its name taken over. */
+struct mbox_msg *mbox_msg_new(char *name);
+/* The cold part of a mapped message, checked on first use. A damaged one is replaced by
+ * sizes 0 and the name "" (no file has it) and its snapshot marked damaged, which the next
+ * mbox_lock repairs (see mbox_catch_up). */
+struct mbox_cold *mbox_cold_mapped(const struct mbox_msg *m);
+
+static inline struct mbox_cold *mbox_cold(const struct mbox_msg *m)
 {
-	if (m->name_heap != NULL)
-		return m->name_heap;
-	return (const char *)(m + 1); /* a mapped record's name follows it */
+	if (m->home == MBOX_HOME_HEAP)
+		return &((struct mbox_heap_msg *)(uintptr_t)m)->cold;
+	return mbox_cold_mapped(m);
 }
+
+/* The message's file name (in cur/, or new/ when in_new). */
+const char *mbox_msg_name(const struct mbox_msg *m);
 
 /* Releases m (NULL is fine) and its name; unmaps its snapshot with the last message. */
 void mbox_msg_release(struct mbox_msg *m);
@@ -73,10 +106,15 @@ struct mbox_vanished {
  * the file header once decoded, hold this.
  */
 struct mbox_map {
-	uint64_t live;  /* its messages in use, + 1 while an index_state loaded from it lives */
-	uint64_t len;   /* bytes */
-	uint64_t heap;  /* 1: read into the heap rather than mapped */
-	uint64_t named; /* its messages with a name_heap */
+	uint64_t live;     /* its messages in use, + 1 while an index_state loaded from it lives */
+	uint64_t len;      /* bytes */
+	uint64_t named;    /* its messages with a name_heap */
+	uint64_t *checked; /* bit per slot: its cold part was checked (mbox_cold) */
+	struct mbox_cold *cold;          /* the cold parts, by slot */
+	uint32_t count;                  /* slots */
+	uint32_t names_start, names_end; /* the names' area */
+	uint8_t heap;                    /* 1: read into the heap rather than mapped */
+	uint8_t damaged;                 /* a cold part failed its check: reload with all checked */
 };
 
 /* The index as read from disk: snapshot + applied log. */
@@ -93,7 +131,9 @@ struct index_state {
 	struct mbox_vanished van;
 	size_t expunged; /* messages in msgs marked expunged (mbox_publish takes them out) */
 	bool dirty;      /* messages added or expunged since the last mbox_publish */
-	bool old_format; /* read from a format-1 snapshot: the next unlock writes a current one */
+	/* Read from an older format, or records were refused: the next unlock writes a
+	 * current snapshot. */
+	bool rewrite;
 };
 
 /*
@@ -179,8 +219,9 @@ void mbox_bury(struct mbox_folder *f, struct mbox_msg *m);
  */
 extern size_t mbox_map_min;
 void index_state_free(struct index_state *st);
-/* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). */
-int index_state_load(struct mbox_folder *f, struct index_state *st);
+/* 1 when there is no index yet, 0 loaded, -1 damaged (rebuild). all: check every message's
+ * cold part now (else when first used). */
+int index_state_load(struct mbox_folder *f, struct index_state *st, bool all);
 struct mbox_msg *mbox_find(struct index_state *st, uint32_t uid);
 /* Position of uid in st->msgs, or -1. */
 ssize_t mbox_index_of(const struct index_state *st, uint32_t uid);

@@ -39,7 +39,8 @@ static void test_header_and_record_round_trip(void **state)
 	                         .highestmodseq = 99,
 	                         .gen = 7,
 	                         .cur_mtime_ns = 111,
-	                         .new_mtime_ns = 222},
+	                         .new_mtime_ns = 222,
+	                         .names_len = 4321},
 	                    h2;
 	struct buf b;
 	buf_init(&b, 0);
@@ -50,7 +51,8 @@ static void test_header_and_record_round_trip(void **state)
 	assert_int_equal(h2.uidnext, 42);
 	assert_int_equal(h2.highestmodseq, 99);
 	assert_int_equal(h2.new_mtime_ns, 222);
-	assert_int_equal(h2.version, INDEX_IN_PLACE ? 2 : 1); /* the current format */
+	assert_int_equal(h2.version, INDEX_IN_PLACE ? 3 : 1);      /* the current format */
+	assert_int_equal(h2.names_len, INDEX_IN_PLACE ? 4321 : 0); /* format 3 only */
 	/* Any flipped bit is caught. */
 	for (size_t i = 0; i < INDEX_HEADER_SIZE; i++) {
 		b.data[i] ^= 0x10;

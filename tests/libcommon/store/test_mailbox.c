@@ -83,7 +83,7 @@ static void test_new_messages_get_uids(void **state)
 	assert_subject(box, 1, "one");
 	assert_subject(box, 3, "three");
 	/* The size as IMAP counts it: the bare LF of "body\n" becomes CRLF. */
-	const struct store_msg *m = store_mailbox_msg(box, 1);
+	const struct store_msg_info *m = store_mailbox_msg_info(box, 1);
 	assert_int_equal(m->psize + 1, m->vsize);
 	/* Moved from new/ to cur/. */
 	assert_int_equal(count_files("new"), 0);
@@ -249,9 +249,9 @@ static void test_append_copy_move(void **state)
 	assert_int_equal(store_mailbox_sync(inbox, &res), STORE_OK);
 	assert_int_equal(res.exists, 1);
 	const struct store_msg *m = store_mailbox_msg(inbox, 1);
-	assert_int_equal(m->idate, 1700000000);
+	assert_int_equal(store_mailbox_msg_info(inbox, 1)->idate, 1700000000);
 	assert_int_equal(m->flags, STORE_FLAG_SEEN | STORE_FLAG_DRAFT);
-	assert_int_equal(m->vsize, strlen(msg));
+	assert_int_equal(store_mailbox_msg_info(inbox, 1)->vsize, strlen(msg));
 	assert_subject(inbox, 1, "appended");
 	assert_int_equal(count_files("tmp"), 0);
 
@@ -260,7 +260,7 @@ static void test_append_copy_move(void **state)
 	assert_int_equal(new_uid, 1);
 	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
 	assert_int_equal(res.exists, 1);
-	assert_int_equal(store_mailbox_msg(box, 1)->idate, 1700000000);
+	assert_int_equal(store_mailbox_msg_info(box, 1)->idate, 1700000000);
 	assert_int_equal(store_mailbox_msg(box, 1)->flags, STORE_FLAG_SEEN | STORE_FLAG_DRAFT);
 	/* A hard link: one inode, two names. */
 	char *p = store_mailbox_msg_path(box, 1);

@@ -139,14 +139,14 @@ static void test_first_open_reads_sizes_not_mime(void **state)
 	char *cache = xasprintf("%s/tern-cache", root);
 	struct stat sb;
 	assert_true(stat(cache, &sb) < 0 && errno == ENOENT);
-	const struct store_msg *m = store_mailbox_msg(box, 1);
+	const struct store_msg_info *m = store_mailbox_msg_info(box, 1);
 	assert_int_equal(m->psize, sizeof(mixed) - 1);
 	assert_int_equal(m->vsize, sizeof(mixed) - 1 + 3);
 	assert_int_equal(m->vsize, parsed_vsize(mixed, sizeof(mixed) - 1));
-	m = store_mailbox_msg(box, 2);
+	m = store_mailbox_msg_info(box, 2);
 	assert_int_equal(m->psize, big.len);
 	assert_int_equal(m->vsize, parsed_vsize(big.data, big.len));
-	m = store_mailbox_msg(box, 3);
+	m = store_mailbox_msg_info(box, 3);
 	assert_int_equal(m->psize, sizeof(liar) - 1);
 	assert_int_equal(m->vsize, parsed_vsize(liar, sizeof(liar) - 1));
 	assert_true(m->idate > 0);
@@ -164,7 +164,7 @@ static void test_first_open_reads_sizes_not_mime(void **state)
 
 	/* Reopened: the same sizes from the index, the cache still good. */
 	box = store_test_open(root);
-	assert_int_equal(store_mailbox_msg(box, 2)->vsize, parsed_vsize(big.data, big.len));
+	assert_int_equal(store_mailbox_msg_info(box, 2)->vsize, parsed_vsize(big.data, big.len));
 	assert_subject(box, 3, "liar");
 	store_mailbox_close(&box);
 	free(cache);
@@ -201,24 +201,24 @@ static void test_names_carry_w(void **state)
 	free(name);
 	struct store_sync_result res;
 	assert_int_equal(store_mailbox_sync(a, &res), STORE_OK);
-	assert_int_equal(store_mailbox_msg(a, 1)->vsize, vsize);
-	assert_int_equal(store_mailbox_msg(a, 1)->psize, psize);
-	assert_int_equal(store_mailbox_msg(a, 1)->idate, 1700000000);
+	assert_int_equal(store_mailbox_msg_info(a, 1)->vsize, vsize);
+	assert_int_equal(store_mailbox_msg_info(a, 1)->psize, psize);
+	assert_int_equal(store_mailbox_msg_info(a, 1)->idate, 1700000000);
 	/* Copy. */
 	assert_int_equal(store_mailbox_copy(a, uid, b, &copied), STORE_OK);
 	name = only_file(b_cur);
 	assert_non_null(strstr(name, want));
 	free(name);
 	assert_int_equal(store_mailbox_sync(b, &res), STORE_OK);
-	assert_int_equal(store_mailbox_msg(b, 1)->vsize, vsize);
-	assert_int_equal(store_mailbox_msg(b, 1)->idate, 1700000000);
+	assert_int_equal(store_mailbox_msg_info(b, 1)->vsize, vsize);
+	assert_int_equal(store_mailbox_msg_info(b, 1)->idate, 1700000000);
 	assert_subject(b, 1, "w");
 	assert_subject(a, 1, "w");
 	store_mailbox_close(&a);
 	store_mailbox_close(&b);
 	/* The inbox reads its delivered message's sizes from the name. */
 	struct store_mailbox *inbox = store_test_open(root);
-	assert_int_equal(store_mailbox_msg(inbox, 1)->vsize, vsize);
+	assert_int_equal(store_mailbox_msg_info(inbox, 1)->vsize, vsize);
 	store_mailbox_close(&inbox);
 	free(a_cur);
 	free(b_cur);

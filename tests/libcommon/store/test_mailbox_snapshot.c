@@ -1,10 +1,11 @@
 /*
- * Unit tests for the snapshot used in place (format 2, docs/store.md "Snapshot format 2"):
- * a format-1 snapshot is read with its UIDs and replaced by a current one; a damaged
- * record costs that message its UID and nothing else; a record with a good CRC but fields
- * only memory may set (a pointer, where it lives, its offset, a name with '/') is refused;
- * a reload does not keep the newer snapshot mapped for the few messages it adds; a small
- * snapshot is read into the heap and used there.
+ * Unit tests for the snapshot used in place (format 3, docs/store.md "Snapshot format 3"):
+ * snapshots of formats 1 and 2 are read with their UIDs and replaced by a current one; a
+ * damaged hot or cold record costs that message its UID and nothing else, also when the
+ * damage is found only when the message is first used; a record with a good CRC but
+ * fields only memory may set (a pointer, where it lives, its slot, a name with '/' or out
+ * of its area) is refused; a reload does not keep the newer snapshot mapped for the few
+ * messages it adds; a small snapshot is read into the heap and used there.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,22 +70,56 @@ static void write_index(const void *data, size_t len)
 	close(fd);
 }
 
-/* Offset of the frame of message i (0-based) in a format-2 snapshot. */
-static size_t frame_at(const struct buf *b, size_t i)
+/* Where things are in a format-3 snapshot b. */
+static uint32_t snap_count(const struct buf *b)
 {
-	size_t pos = INDEX_HEADER_SIZE;
-	for (size_t k = 0; k < i; k++)
-		pos += 8 + index_get_u32((const unsigned char *)b->data + pos);
-	assert_true(pos + 8 < b->len);
-	return pos;
+	return index_get_u32((const unsigned char *)b->data + 20);
 }
 
-/* Recomputes the CRC of the frame at pos after a test changed its payload. */
-static void refresh_crc(struct buf *b, size_t pos)
+static unsigned char *hot_at(struct buf *b, size_t i)
 {
-	unsigned char *p = (unsigned char *)b->data + pos;
-	uint32_t len = index_get_u32(p), crc = crc32c(0, p + 8, len);
-	memcpy(p + 4, &crc, 4);
+	assert_true(i < snap_count(b));
+	return (unsigned char *)b->data + INDEX_HEADER_SIZE + i * sizeof(struct mbox_msg);
+}
+
+static unsigned char *cold_at(struct buf *b, size_t i)
+{
+	assert_true(i < snap_count(b));
+	return (unsigned char *)b->data + INDEX_HEADER_SIZE +
+	       snap_count(b) * sizeof(struct mbox_msg) + i * sizeof(struct mbox_cold);
+}
+
+static unsigned char *name_at(struct buf *b, size_t i)
+{
+	return (unsigned char *)b->data +
+	       index_get_u32(cold_at(b, i) + offsetof(struct mbox_cold, name_off));
+}
+
+static size_t name_len_at(struct buf *b, size_t i)
+{
+	const unsigned char *c = cold_at(b, i) + offsetof(struct mbox_cold, name_len);
+	return (size_t)c[0] | (size_t)c[1] << 8;
+}
+
+/* Recompute the CRCs of record i after a test changed it (the cold one only when its
+ * name lies inside the file: else nothing reads it). */
+static void refresh_hot_crc(struct buf *b, size_t i)
+{
+	unsigned char *h = hot_at(b, i);
+	uint32_t crc = crc32c(0, h, offsetof(struct mbox_msg, crc));
+	memcpy(h + offsetof(struct mbox_msg, crc), &crc, 4);
+}
+
+static void refresh_cold_crc(struct buf *b, size_t i)
+{
+	unsigned char *c = cold_at(b, i);
+	uint32_t off = index_get_u32(c + offsetof(struct mbox_cold, name_off));
+	size_t len = name_len_at(b, i);
+	if (off > b->len || b->len - off < len + 1)
+		return;
+	uint32_t crc =
+	    crc32c(crc32c(0, c, offsetof(struct mbox_cold, crc)), name_at(b, i), len + 1);
+	memcpy(c + offsetof(struct mbox_cold, crc), &crc, 4);
 }
 
 static void uids_of(uint32_t *uids, size_t n)
@@ -139,9 +174,30 @@ static uint32_t index_version(void)
 	return v;
 }
 
-static void test_format1_is_read_and_replaced(void **state)
+/* A message record of format 2 (the struct of then: 88 bytes, then the name, padded). */
+static void v2_record(struct buf *payload, const struct index_rec *r)
 {
-	(void)state;
+	unsigned char rec[88];
+	memset(rec, 0, sizeof(rec));
+	memcpy(rec, &r->uid, 4);
+	memcpy(rec + 4, &r->flags, 4);
+	memcpy(rec + 8, &r->keywords, 4);
+	memcpy(rec + 16, &r->modseq, 8);
+	memcpy(rec + 24, &r->vsize, 8);
+	memcpy(rec + 32, &r->psize, 8);
+	memcpy(rec + 40, &r->idate, 8);
+	rec[60] = 1; /* home: the mapping */
+	buf_append(payload, rec, sizeof(rec));
+	buf_append(payload, r->name, strlen(r->name));
+	static const char zeros[8];
+	buf_append(payload, zeros, 8 - (sizeof(rec) + strlen(r->name)) % 8);
+}
+
+/* An older tern's snapshot (format 1 or 2) of the 3 delivered messages, giving them UIDs
+ * 7, 9 and 12, and an empty log of its generation: the current one reads them with their
+ * UIDs and sizes and replaces the snapshot by a format-3 one. */
+static void old_format_is_read_and_replaced(int version)
+{
 	deliver_and_index(3);
 	struct store_mailbox *box = store_test_open(root);
 	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
@@ -152,27 +208,29 @@ static void test_format1_is_read_and_replaced(void **state)
 		free(path);
 	}
 	store_mailbox_close(&box);
-	/* A format-1 snapshot giving them UIDs 7, 9 and 12, and an empty log of its
-	 * generation: what an older tern left behind. */
 	struct index_header h = {
 	    .uidvalidity = uidvalidity, .uidnext = 13, .count = 3, .highestmodseq = 40, .gen = 77};
 	struct buf b, payload;
 	buf_init(&b, 0);
 	buf_init(&payload, 0);
 	index_header_encode(&b, &h);
-	b.data[8] = 1; /* version 1, and the header's checksum again */
+	b.data[8] = (char)version; /* and the header's checksum again */
+	memset(b.data + 56, 0, 4);
 	uint32_t crc = crc32c(0, b.data, 60);
 	memcpy(b.data + 60, &crc, 4);
 	const uint32_t uids[3] = {7, 9, 12};
 	for (size_t i = 0; i < 3; i++) {
 		struct index_rec r = {.uid = uids[i],
 		                      .modseq = 30 + i,
-		                      .psize = 10,
-		                      .vsize = 11,
+		                      .psize = 10 + i,
+		                      .vsize = 11 + i,
 		                      .idate = 1700000000,
 		                      .name = names[i]};
 		buf_reset(&payload);
-		index_rec_encode(&payload, &r);
+		if (version == 1)
+			index_rec_encode(&payload, &r);
+		else
+			v2_record(&payload, &r);
 		index_frame(&b, &payload);
 	}
 	write_index(b.data, b.len);
@@ -189,16 +247,22 @@ static void test_format1_is_read_and_replaced(void **state)
 	box = store_test_open(root);
 	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
 	assert_int_equal(store_mailbox_count(box), 3);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 3; i++) {
 		assert_int_equal(store_mailbox_msg(box, i + 1)->uid, uids[i]);
+		assert_int_equal(store_mailbox_msg(box, i + 1)->modseq, 30 + i);
+		assert_int_equal(store_mailbox_msg_info(box, i + 1)->psize, 10 + i);
+		assert_int_equal(store_mailbox_msg_info(box, i + 1)->vsize, 11 + i);
+	}
 	assert_int_equal(store_mailbox_uidnext(box), 13);
 	store_mailbox_close(&box);
-	assert_int_equal(index_version(), 2); /* replaced by a current one */
+	assert_int_equal(index_version(), 3); /* replaced by a current one */
 	uint32_t again[3];
 	uids_of(again, 3);
 	assert_memory_equal(again, uids, sizeof(uids));
 	box = store_test_open(root);
 	assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(store_mailbox_msg_info(box, i + 1)->vsize, 11 + i);
 	store_mailbox_close(&box);
 	for (size_t i = 0; i < 3; i++)
 		free(names[i]);
@@ -207,19 +271,31 @@ static void test_format1_is_read_and_replaced(void **state)
 	buf_free(&payload);
 }
 
-static void test_damaged_record_costs_one_uid(void **state)
+static void test_format1_is_read_and_replaced(void **state)
 {
 	(void)state;
+	old_format_is_read_and_replaced(1);
+}
+
+static void test_format2_is_read_and_replaced(void **state)
+{
+	(void)state;
+	old_format_is_read_and_replaced(2);
+}
+
+/* Damages the snapshot (damage(b) on a copy of it) and checks that of 4 messages the
+ * second lost its UID, the others kept theirs, and UIDVALIDITY stayed. */
+static void damage_costs_second_uid(void (*damage)(struct buf *b))
+{
 	deliver_and_index(4);
-	assert_int_equal(index_version(), 2);
+	assert_int_equal(index_version(), 3);
 	uint32_t before[4], after[4];
 	uids_of(before, 4);
 	struct store_mailbox *box = store_test_open(root);
 	uint32_t uidvalidity = store_mailbox_uidvalidity(box), uidnext = store_mailbox_uidnext(box);
 	store_mailbox_close(&box);
 	struct buf b = read_index();
-	size_t pos = frame_at(&b, 1);
-	b.data[pos + 8 + sizeof(struct mbox_msg) + 2] ^= 0x01; /* a bit of its name */
+	damage(&b);
 	write_index(b.data, b.len);
 	uids_of(after, 4);
 	box = store_test_open(root);
@@ -233,35 +309,146 @@ static void test_damaged_record_costs_one_uid(void **state)
 	buf_free(&b);
 }
 
-/* One forgery of message 2's record, its CRC made right again. */
+static void flip_hot_bit(struct buf *b)
+{
+	hot_at(b, 1)[offsetof(struct store_msg, flags)] ^= 0x04;
+}
+
+static void flip_name_bit(struct buf *b)
+{
+	name_at(b, 1)[2] ^= 0x01;
+}
+
+static void test_damaged_hot_record_costs_one_uid(void **state)
+{
+	(void)state;
+	damage_costs_second_uid(flip_hot_bit);
+}
+
+static void test_damaged_name_costs_one_uid(void **state)
+{
+	(void)state;
+	damage_costs_second_uid(flip_name_bit);
+}
+
+/* Sets the mtimes of cur/ and new/ an hour back, so that opening does not scan. */
+static void settle_dirs(void)
+{
+	const char *subs[] = {"cur", "new"};
+	struct timespec ts[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+	for (size_t i = 0; i < 2; i++) {
+		char *dir = xasprintf("%s/%s", root, subs[i]);
+		assert_int_equal(utimensat(AT_FDCWD, dir, ts, 0), 0);
+		free(dir);
+	}
+}
+
+/* Damage in a cold record is found when the message is first used (opening reads only
+ * the hot records); the next sync reports it expunged and its file as a new message. */
+static void test_damage_found_when_first_used(void **state)
+{
+	(void)state;
+	deliver_and_index(4);
+	settle_dirs();
+	struct store_mailbox *box = store_test_open(root);
+	assert_int_equal(store_mailbox_reindex(box), STORE_OK); /* notes the old mtimes */
+	store_mailbox_close(&box);
+	uint32_t before[4];
+	uids_of(before, 4);
+	struct buf b = read_index();
+	cold_at(&b, 1)[offsetof(struct mbox_cold, info.vsize)] ^= 0x10;
+	write_index(b.data, b.len);
+	buf_free(&b);
+
+	box = store_test_open(root);
+	assert_int_equal(store_mailbox_count(box), 4);
+	assert_int_equal(store_mailbox_msg(box, 2)->uid, before[1]); /* not read yet */
+	assert_true(store_mailbox_msg_info(box, 1)->vsize > 0);
+	/* Read now: refused, its sizes unknown and its file not found under its name. */
+	assert_int_equal(store_mailbox_msg_info(box, 2)->vsize, 0);
+	assert_null(store_mailbox_msg_path(box, 2));
+	struct store_sync_result res;
+	assert_int_equal(store_mailbox_sync(box, &res), STORE_OK);
+	assert_int_equal(res.expunged_count, 1);
+	assert_int_equal(res.expunged_uids[0], before[1]);
+	assert_int_equal(res.exists, 4);
+	assert_int_equal(store_mailbox_msg(box, 2)->uid, before[2]);
+	assert_true(store_mailbox_msg(box, 4)->uid > before[3]);
+	assert_true(store_mailbox_msg_info(box, 4)->vsize > 0);
+	char *path = store_mailbox_msg_path(box, 4);
+	assert_int_equal(access(path, F_OK), 0);
+	free(path);
+	store_mailbox_close(&box);
+	/* The damaged record is gone from the snapshot: every record reads. */
+	b = read_index();
+	assert_int_equal(snap_count(&b), 4);
+	buf_free(&b);
+	uint32_t after[4];
+	uids_of(after, 4);
+	assert_int_equal(after[1], before[2]);
+	box = store_test_open(root);
+	for (size_t seq = 1; seq <= 4; seq++)
+		assert_true(store_mailbox_msg_info(box, seq)->vsize > 0);
+	store_mailbox_close(&box);
+}
+
+/* One forgery of message 2's record, its CRCs made right again. */
+enum forged_part { HOT, COLD, NAME };
 #define NAME_LAST ((size_t)-1) /* the name's last byte */
-#define NAME_FILL ((size_t)-2) /* every byte from the name to the record's end */
+#define NAME_NUL ((size_t)-2)  /* the name's NUL */
 struct forgery {
 	const char *what;
-	size_t off; /* in the payload; past the struct: in the name */
+	enum forged_part part;
+	size_t off; /* in the record, or in the name */
 	unsigned char value;
 	bool flip; /* XOR value in, else store it */
 };
 
+static void forge(struct buf *b, const struct forgery *f)
+{
+	unsigned char *p = f->part == HOT ? hot_at(b, 1) : f->part == COLD ? cold_at(b, 1) : NULL;
+	size_t off = f->off;
+	if (f->part == NAME) {
+		p = name_at(b, 1);
+		if (off == NAME_LAST)
+			off = name_len_at(b, 1) - 1;
+		else if (off == NAME_NUL)
+			off = name_len_at(b, 1);
+	}
+	if (f->flip)
+		p[off] ^= f->value;
+	else
+		p[off] = f->value;
+	refresh_hot_crc(b, 1);
+	refresh_cold_crc(b, 1);
+}
+
 static void test_forged_fields_are_refused(void **state)
 {
 	(void)state;
-	const size_t name = sizeof(struct mbox_msg);
 	const struct forgery forgeries[] = {
-	    {"a pointer to a name", offsetof(struct mbox_msg, name_heap) + 1, 0x40, false},
-	    {"a heap message", offsetof(struct mbox_msg, home), MBOX_HOME_HEAP, false},
-	    {"a bad home", offsetof(struct mbox_msg, home), 7, false},
-	    {"another offset", offsetof(struct mbox_msg, map_off), 0x08, true},
-	    {"a far offset", offsetof(struct mbox_msg, map_off) + 4, 0x01, true},
-	    {"expunged", offsetof(struct mbox_msg, m.expunged), 1, false},
-	    {"a bool of 2", offsetof(struct mbox_msg, in_new), 2, false},
-	    {"a sort date set", offsetof(struct mbox_msg, sort_date_set), 1, false},
-	    {"reserved", offsetof(struct mbox_msg, reserved), 1, false},
-	    {"a / in the name", name + 1, '/', false},
-	    {"an empty name", name, 0, false},
-	    {"UID 0", offsetof(struct mbox_msg, m.uid), 0, false},
-	    {"a / last", NAME_LAST, '/', false},
-	    {"no NUL in the record", NAME_FILL, 'x', false},
+	    {"a heap message", HOT, offsetof(struct mbox_msg, home), MBOX_HOME_HEAP, false},
+	    {"a bad home", HOT, offsetof(struct mbox_msg, home), 7, false},
+	    {"another slot", HOT, offsetof(struct mbox_msg, slot), 0x01, true},
+	    {"a far slot", HOT, offsetof(struct mbox_msg, slot) + 3, 0x01, true},
+	    {"expunged", HOT, offsetof(struct mbox_msg, m.expunged), 1, false},
+	    {"a bool of 2", HOT, offsetof(struct mbox_msg, in_new), 2, false},
+	    {"reserved", HOT, offsetof(struct mbox_msg, reserved), 1, false},
+	    {"reserved2", HOT, offsetof(struct mbox_msg, reserved2), 1, false},
+	    {"UID 0", HOT, offsetof(struct mbox_msg, m.uid), 0, false},
+	    {"a pointer to a name", COLD, offsetof(struct mbox_cold, name_heap) + 1, 0x40, false},
+	    {"a sort date set", COLD, offsetof(struct mbox_cold, sort_date_set), 1, false},
+	    {"a sort date", COLD, offsetof(struct mbox_cold, sort_date), 1, false},
+	    {"cold reserved", COLD, offsetof(struct mbox_cold, reserved), 1, false},
+	    {"a name before the names", COLD, offsetof(struct mbox_cold, name_off) + 1, 0, false},
+	    {"a name past the end", COLD, offsetof(struct mbox_cold, name_off) + 3, 0x01, true},
+	    {"a name running past the end", COLD, offsetof(struct mbox_cold, name_len) + 1, 0x7f,
+	     false},
+	    {"an empty name", COLD, offsetof(struct mbox_cold, name_len), 0, false},
+	    {"a / in the name", NAME, 1, '/', false},
+	    {"a / last", NAME, NAME_LAST, '/', false},
+	    {"a NUL inside", NAME, 1, 0, false},
+	    {"no NUL after the name", NAME, NAME_NUL, 'x', false},
 	};
 	deliver_and_index(3);
 	uint32_t before[3];
@@ -270,25 +457,11 @@ static void test_forged_fields_are_refused(void **state)
 	uint32_t uidvalidity = store_mailbox_uidvalidity(box);
 	store_mailbox_close(&box);
 	struct buf good = read_index();
-	size_t pos = frame_at(&good, 1);
 	for (size_t i = 0; i < sizeof(forgeries) / sizeof(forgeries[0]); i++) {
 		struct buf b;
 		buf_init(&b, 0);
 		buf_append(&b, good.data, good.len);
-		unsigned char *payload = (unsigned char *)b.data + pos + 8;
-		size_t plen = index_get_u32((const unsigned char *)b.data + pos);
-		if (forgeries[i].off == offsetof(struct mbox_msg, m.uid))
-			memset(payload, 0, 4);
-		else if (forgeries[i].off == NAME_LAST)
-			payload[name + strlen((const char *)payload + name) - 1] =
-			    forgeries[i].value;
-		else if (forgeries[i].off == NAME_FILL)
-			memset(payload + name, forgeries[i].value, plen - name);
-		else if (forgeries[i].flip)
-			payload[forgeries[i].off] ^= forgeries[i].value;
-		else
-			payload[forgeries[i].off] = forgeries[i].value;
-		refresh_crc(&b, pos);
+		forge(&b, &forgeries[i]);
 		write_index(b.data, b.len);
 		box = store_test_open(root);
 		assert_int_equal(store_mailbox_uidvalidity(box), uidvalidity);
@@ -403,12 +576,15 @@ static void test_small_snapshot_is_not_mapped(void **state)
 int main(void)
 {
 	if (!INDEX_IN_PLACE) {
-		printf("format 2 is not written on this machine (format 1 is): nothing to test\n");
+		printf("format 3 is not written on this machine (format 1 is): nothing to test\n");
 		return 0;
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_format1_is_read_and_replaced, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_damaged_record_costs_one_uid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_format2_is_read_and_replaced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_hot_record_costs_one_uid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damaged_name_costs_one_uid, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_damage_found_when_first_used, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_fields_are_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_keeps_one_mapping, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_small_snapshot_is_not_mapped, setup, teardown),

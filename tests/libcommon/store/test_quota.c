@@ -82,7 +82,7 @@ static void test_quota(void **state)
 	store_mailbox_set_quota_root(box, root);
 	assert_int_equal(store_quota_get(root, 0, 0, &q), STORE_OK);
 	uint32_t uid = store_mailbox_msg(box, 1)->uid;
-	uint64_t size = store_mailbox_msg(box, 1)->psize;
+	uint64_t size = store_mailbox_msg_info(box, 1)->psize;
 	assert_int_equal(store_mailbox_expunge(box, &uid, 1), STORE_OK);
 	struct store_quota after;
 	assert_int_equal(store_quota_get(root, 0, 0, &after), STORE_OK);
