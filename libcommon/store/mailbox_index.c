@@ -919,8 +919,10 @@ void mbox_unlock(struct store_mailbox *box)
 	else if (box->f->st.rewrite ||
 	         box->f->st.log_offset > INDEX_LOG_FOLD_MIN + box->f->st.snapshot_size / 64)
 		(void)mbox_write_snapshot(box);
-	if (box->f->lock_fd >= 0)
+	if (box->f->lock_fd >= 0) {
+		uidlist_keep(box->f);
 		close(box->f->lock_fd);
+	}
 	box->f->lock_fd = -1;
 }
 

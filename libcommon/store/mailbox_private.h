@@ -168,8 +168,11 @@ struct mbox_folder {
 	int cache_fd; /* open cache, O_RDWR|O_APPEND */
 	struct index_state st;
 	struct keywords kw;
-	bool force_scan;             /* a file was not where the index said: rescan the dirs */
-	bool import_uidlist;         /* the next scan takes UIDs from dovecot-uidlist */
+	bool force_scan;     /* a file was not where the index said: rescan the dirs */
+	bool import_uidlist; /* the next scan takes UIDs from dovecot-uidlist */
+	/* dovecot-uidlist as last written (uidlist_keep): the UIDVALIDITY and next UID it
+	 * has; uidlist_next 0 when not known yet, UIDLIST_ABSENT when the folder has none. */
+	uint32_t uidlist_validity, uidlist_next;
 	bool expunged_since_compact; /* worth checking whether tern-cache is mostly garbage */
 	int64_t scan_start_ns;       /* when this process's last full scan began; 0: none yet */
 	/* Handles open on it. */
@@ -288,5 +291,11 @@ struct uidlist {
 int uidlist_read(int dir_fd, struct uidlist *ul);
 uint32_t uidlist_lookup(const struct uidlist *ul, const char *name);
 void uidlist_free(struct uidlist *ul);
+
+/* mailbox_uidlist_write.c: with the folder lock held, brings the folder's dovecot-uidlist
+ * (if it has one) up to f->st: appends the lines of new UIDs, or rewrites the file when
+ * UIDVALIDITY changed. Errors are left for the next call. */
+#define UIDLIST_ABSENT UINT32_MAX
+void uidlist_keep(struct mbox_folder *f);
 
 #endif

@@ -1,8 +1,9 @@
 """Migration from Dovecot: a Maildir written by real Dovecot (Debian's dovecot-imapd, run
 preauthenticated with a private config in a temporary directory) is opened by tern's
 store with the same UIDVALIDITY, the same UIDs and the same flags; messages Dovecot never
-saw get UIDs from Dovecot's next UID on. Also checks that tern's BODYSTRUCTURE and
-ENVELOPE for every message equal Dovecot's.
+saw get UIDs from Dovecot's next UID on. Switching back works too: Dovecot then finds the
+UIDVALIDITY and UIDs tern gave (dovecot-uidlist kept current). Also checks that tern's
+BODYSTRUCTURE and ENVELOPE for every message equal Dovecot's.
 """
 import os
 import re
@@ -20,13 +21,24 @@ IMAP = "/usr/lib/dovecot/imap"
 # "<uid> <flags> <subject>" and its BODYSTRUCTURE and ENVELOPE.
 DUMP_C = r"""
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "store/mailbox.h"
 int main(int argc, char **argv)
 {
 	struct store_mailbox *box;
 	const char *error;
-	if (argc != 2 || store_mailbox_open(argv[1], &box, &error) != STORE_OK)
+	if ((argc != 2 && argc != 4) || store_mailbox_open(argv[1], &box, &error) != STORE_OK)
 		return 1;
+	if (argc == 4) { /* an operation first: flag UID, expunge UID */
+		uint32_t uid = (uint32_t)strtoul(argv[3], NULL, 10);
+		enum store_error e = strcmp(argv[2], "flag") == 0
+		    ? store_mailbox_set_flags(box, uid, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, 0, 0)
+		    : store_mailbox_expunge(box, &uid, 1);
+		struct store_sync_result res;
+		if (e != STORE_OK || store_mailbox_sync(box, &res) != STORE_OK)
+			return 3;
+	}
 	printf("V %u\nN %u\n", store_mailbox_uidvalidity(box), store_mailbox_uidnext(box));
 	for (size_t seq = 1; seq <= store_mailbox_count(box); seq++) {
 		const struct store_msg *m = store_mailbox_msg(box, seq);
@@ -132,8 +144,9 @@ def parse_fetch(out):
     return got
 
 
-def dump(exe, path):
-    out = subprocess.run([exe, path], capture_output=True, timeout=120, check=True).stdout
+def dump(exe, path, *op):
+    out = subprocess.run([exe, path, *op], capture_output=True, timeout=120,
+                         check=True).stdout
     lines = out.decode("utf-8", "replace").split("\n")
     v = int(lines[0].split()[1])
     n = int(lines[1].split()[1])
@@ -207,6 +220,66 @@ def test_dovecot_maildir_keeps_uidvalidity_and_uids(tmp):
 
     # Reopening keeps everything (now from tern's own index).
     assert dump(exe, dv.maildir)[:3] == (v, n, msgs)
+
+
+def deliver(dv, sub, i):
+    with open(os.path.join(dv.maildir, sub, "%d.M%dP1.tern" % (1800000000 + i, i)), "wb") as f:
+        f.write(message(i))
+
+
+def dovecot_view(dv):
+    """(UIDVALIDITY, UIDNEXT, {subject: (uid, flags)}) as Dovecot sees the INBOX."""
+    out = dv.session(b"a SELECT INBOX\r\n"
+                     b"h UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n"
+                     b"z LOGOUT\r\n")
+    return (int(re.findall(rb"\[UIDVALIDITY (\d+)\]", out)[0]),
+            int(re.findall(rb"\[UIDNEXT (\d+)\]", out)[0]), parse_fetch(out))
+
+
+def test_switching_back_to_dovecot_keeps_uids(tmp):
+    ensure_dovecot()
+    exe = build_dump(tmp)
+    dv = Dovecot(os.path.join(tmp, "dv"))
+    for i in range(1, 4):
+        with open(os.path.join(dv.maildir, "cur", "%d.M%dP100.host:2," % (1700000000 + i, i)),
+                  "wb") as f:
+            f.write(message(i))
+    validity, _, before = dovecot_view(dv)
+    uidlist = os.path.join(dv.maildir, "dovecot-uidlist")
+    guid = open(uidlist).readline().split()[3]
+    assert guid.startswith("G")
+
+    # tern takes over: it imports; new mail comes in twice, a flag, two expunges. The
+    # first new message is gone again, so Dovecot left to itself would give the later
+    # ones UIDs one lower than tern did: its list must carry tern's.
+    v, _, msgs, _, _ = dump(exe, dv.maildir)
+    assert v == validity and msgs == before
+    for i in (4, 5):
+        deliver(dv, "new", i)
+    _, _, msgs, _, _ = dump(exe, dv.maildir)
+    dump(exe, dv.maildir, "flag", str(msgs["message 5"][0]))
+    dump(exe, dv.maildir, "expunge", str(msgs["message 4"][0]))
+    dump(exe, dv.maildir, "expunge", str(msgs["message 1"][0]))
+    deliver(dv, "new", 6)
+    v, n, msgs, _, _ = dump(exe, dv.maildir)
+    assert "message 1" not in msgs and "message 4" not in msgs
+    assert msgs["message 5"][1] == FLAG_BITS["\\Flagged"] and len(msgs) == 4
+
+    # Back to Dovecot: the same UIDVALIDITY, UIDs and flags, its mailbox GUID kept.
+    dv_validity, dv_next, dv_msgs = dovecot_view(dv)
+    assert (dv_validity, dv_msgs) == (v, msgs)
+    assert dv_next == n
+    assert open(uidlist).readline().split()[3] == guid
+
+    # A rebuilt tern index (damage: a new UIDVALIDITY) rewrites the list: Dovecot follows.
+    with open(os.path.join(dv.maildir, "tern-index"), "r+b") as f:
+        f.write(b"garbage!")
+    deliver(dv, "new", 7)
+    v2, n2, msgs2, _, _ = dump(exe, dv.maildir)
+    assert v2 != v and len(msgs2) == 5
+    dv_validity, dv_next, dv_msgs = dovecot_view(dv)
+    assert (dv_validity, dv_msgs) == (v2, msgs2)
+    assert dv_next == n2
 
 
 def test_bodystructure_and_envelope_match_dovecot(tmp):

@@ -97,6 +97,10 @@ static void test_new_messages_get_uids(void **state)
 	assert_int_equal(store_mailbox_msg(box, 2)->uid, 2);
 	assert_subject(box, 2, "two");
 	store_mailbox_close(&box);
+	/* Only a folder migrated from Dovecot has a dovecot-uidlist (kept current). */
+	char *uidlist = xasprintf("%s/dovecot-uidlist", root);
+	assert_int_equal(access(uidlist, F_OK), -1);
+	free(uidlist);
 }
 
 static void test_flags_and_modseq_across_handles(void **state)
