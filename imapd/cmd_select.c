@@ -9,6 +9,7 @@
 #include "imap_commands.h"
 #include "imap_mailbox.h"
 #include "imap_qresync.h"
+#include "imap_select_warm.h"
 #include "imap_status.h"
 #include "store/folder.h"
 #include "store/mailbox.h"
@@ -84,34 +85,32 @@ static void qresync_report(struct imap_session *s, const struct imap_qresync *q)
 	buf_free(&line);
 }
 
-static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,
-                                           bool readonly)
-{
-	const char *name = cmd->count >= 1 ? imap_arg_astring(&cmd->args[0]) : NULL;
-	const char *error = "Invalid arguments";
-	bool condstore = false, qresync = false;
+/* A SELECT or EXAMINE, parsed. */
+struct select_args {
+	char *name;
+	bool readonly, condstore, qresync;
 	struct imap_qresync q;
-	memset(&q, 0, sizeof(q));
-	if (cmd->count == 2 &&
-	    parse_select_params(s, &cmd->args[1], &condstore, &q, &qresync, &error) < 0)
-		name = NULL;
-	else if (cmd->count > 2)
-		name = NULL;
-	if (name == NULL) {
-		imap_qresync_free(&q);
-		imap_session_tagged(s, "BAD", "%s.", error);
-		return IMAP_CMD_DONE;
-	}
-	if (condstore)
+};
+
+static void select_args_free(void *arg)
+{
+	struct select_args *a = arg;
+	imap_qresync_free(&a->q);
+	free(a->name);
+	free(a);
+}
+
+/* Opens the mailbox and replies; frees a. */
+static void select_finish(struct imap_session *s, struct select_args *a)
+{
+	if (a->condstore)
 		s->condstore_enabled = true;
-	/* RFC 7162 3.2.11: the previous mailbox is closed first, and said so. */
-	if (s->sel != NULL)
-		imap_session_send(s, "* OK [CLOSED] Previous mailbox closed.");
-	enum store_error err = imap_mailbox_select(s, name, readonly, &error);
+	const char *error = NULL;
+	enum store_error err = imap_mailbox_select(s, a->name, a->readonly, &error);
 	if (err != STORE_OK) {
-		imap_qresync_free(&q);
 		reply_select_error(s, err, error);
-		return IMAP_CMD_DONE;
+		select_args_free(a);
+		return;
 	}
 	struct store_mailbox *box = s->sel->box;
 	size_t count = store_mailbox_count(box);
@@ -120,7 +119,7 @@ static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct 
 	imap_mailbox_known_flags_append(box, &flags);
 	imap_session_send(s, "* FLAGS (%s)", buf_cstr(&flags));
 	imap_session_send(s, "* OK [PERMANENTFLAGS (%s%s)] Flags permitted.",
-	                  readonly ? "" : buf_cstr(&flags), readonly ? "" : " \\*");
+	                  a->readonly ? "" : buf_cstr(&flags), a->readonly ? "" : " \\*");
 	buf_free(&flags);
 	imap_session_send(s, "* %zu EXISTS", count);
 	imap_session_send(s, "* 0 RECENT");
@@ -134,11 +133,50 @@ static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct 
 	imap_session_send(s, "* OK [UIDNEXT %u] Predicted next UID", store_mailbox_uidnext(box));
 	imap_session_send(s, "* OK [HIGHESTMODSEQ %llu] Highest",
 	                  (unsigned long long)store_mailbox_highestmodseq(box));
-	if (qresync)
-		qresync_report(s, &q);
-	imap_qresync_free(&q);
-	imap_session_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
-	                    readonly ? "Examine" : "Select");
+	if (a->qresync)
+		qresync_report(s, &a->q);
+	imap_session_tagged(s, "OK", "[%s] %s completed.", a->readonly ? "READ-ONLY" : "READ-WRITE",
+	                    a->readonly ? "Examine" : "Select");
+	select_args_free(a);
+}
+
+/* The folder was opened on the thread pool (imap_select_warm): finish on the loop. */
+static void select_warmed(struct imap_session *s, void *arg)
+{
+	select_finish(s, arg);
+	imap_session_command_done(s);
+}
+
+static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,
+                                           bool readonly)
+{
+	const char *name = cmd->count >= 1 ? imap_arg_astring(&cmd->args[0]) : NULL;
+	const char *error = "Invalid arguments";
+	struct select_args *a = xcalloc(1, sizeof(*a));
+	a->readonly = readonly;
+	if (cmd->count == 2 &&
+	    parse_select_params(s, &cmd->args[1], &a->condstore, &a->q, &a->qresync, &error) < 0)
+		name = NULL;
+	else if (cmd->count > 2)
+		name = NULL;
+	if (name == NULL) {
+		select_args_free(a);
+		imap_session_tagged(s, "BAD", "%s.", error);
+		return IMAP_CMD_DONE;
+	}
+	a->name = xstrdup(name);
+	/* RFC 7162 3.2.11: the previous mailbox is closed first, and said so. */
+	if (s->sel != NULL) {
+		imap_session_send(s, "* OK [CLOSED] Previous mailbox closed.");
+		imap_mailbox_unselect(s);
+	}
+	/* A folder not loaded yet may need seconds of index work: not on the loop. */
+	char *path = folder_exists(s->home, name) ? folder_path(s->home, name) : NULL;
+	bool queued = path != NULL && imap_select_warm(s, path, select_warmed, select_args_free, a);
+	free(path);
+	if (queued)
+		return IMAP_CMD_ASYNC;
+	select_finish(s, a);
 	return IMAP_CMD_DONE;
 }
 

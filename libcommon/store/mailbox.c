@@ -134,6 +134,7 @@ static void folder_free(struct mbox_folder *f)
 		mbox_msg_release(f->graves[i].m);
 	free(f->graves);
 	index_state_free(&f->st);
+	uidlist_free(&f->import);
 	keywords_free(&f->kw);
 	free(f->path);
 	free(f);
@@ -220,6 +221,15 @@ void store_pool_free(struct store_pool **poolp)
 size_t store_pool_folders(const struct store_pool *pool)
 {
 	return pool->folders;
+}
+
+bool store_pool_loaded(const struct store_pool *pool, const char *path)
+{
+	for (const struct mbox_folder *f = pool->head; f != NULL; f = f->pool_next) {
+		if (strcmp(f->path, path) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* Whether path still names the directory f has open (same device and inode). */

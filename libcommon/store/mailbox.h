@@ -94,6 +94,10 @@ struct store_pool *store_pool_new(size_t keep_idle);
 void store_pool_free(struct store_pool **pool);
 /* Folders loaded in the pool, with or without handles. */
 size_t store_pool_folders(const struct store_pool *pool);
+/* Whether the folder at path (as store_mailbox_open_pooled takes it) is loaded in the
+ * pool: opening it then costs a catch-up, not a load (or a first index build, which a
+ * caller may run first on another thread with a plain store_mailbox_open). */
+bool store_pool_loaded(const struct store_pool *pool, const char *path);
 /* As store_mailbox_open, sharing the loaded folder with the pool's other handles of path
  * (the same string: callers build paths the same way). Close with store_mailbox_close. */
 enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *path,

@@ -869,20 +869,20 @@ static uint32_t uidvalidity_next(struct store_mailbox *box, uint32_t old)
 static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 {
 	uint32_t old = box->f->st.hdr.uidvalidity;
-	struct uidlist ul;
-	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs. */
-	bool import = missing && uidlist_read(box->f->dir_fd, &ul) == 0;
+	/* No index at all (first open): a dovecot-uidlist seeds UIDVALIDITY and UIDs (read
+	 * once, kept for the scan that gives them). */
+	uidlist_free(&box->f->import);
+	bool import = missing && uidlist_read(box->f->dir_fd, &box->f->import) == 0;
+	if (!import)
+		uidlist_free(&box->f->import); /* all zero: nothing to import */
 	for (size_t i = 0; i < box->f->st.count; i++)
 		mbox_bury(box->f, box->f->st.msgs[i]);
 	box->f->st.count = 0;
 	box->f->st.expunged = 0;
 	box->f->st.dirty = true;
 	box->f->st.hdr.uidvalidity = uidvalidity_next(box, old);
-	if (import) {
-		box->f->st.hdr.uidvalidity = ul.uidvalidity;
-		uidlist_free(&ul);
-	}
-	box->f->import_uidlist = import;
+	if (import)
+		box->f->st.hdr.uidvalidity = box->f->import.uidvalidity;
 	box->f->st.hdr.uidnext = 1;
 	box->f->st.hdr.highestmodseq = 1;
 	mbox_vanished_reset(&box->f->st.van, 0); /* a new UIDVALIDITY: no resync across it */

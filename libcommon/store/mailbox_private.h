@@ -155,6 +155,14 @@ struct mbox_grave {
 	uint64_t gen;
 };
 
+/* mailbox_uidlist.c: the dovecot-uidlist of a folder, for import on first open. */
+struct uidlist {
+	uint32_t uidvalidity, uidnext;
+	char **bases; /* base names, by uid index below */
+	uint32_t *uids;
+	size_t count;
+};
+
 /*
  * The loaded folder: descriptors, index state and keywords, shared by every handle of
  * one process that has it open (store_pool), or owned by one handle (store_mailbox_open).
@@ -168,8 +176,10 @@ struct mbox_folder {
 	int cache_fd; /* open cache, O_RDWR|O_APPEND */
 	struct index_state st;
 	struct keywords kw;
-	bool force_scan;     /* a file was not where the index said: rescan the dirs */
-	bool import_uidlist; /* the next scan takes UIDs from dovecot-uidlist */
+	bool force_scan; /* a file was not where the index said: rescan the dirs */
+	/* The dovecot-uidlist read by a first open, which the next scan takes UIDs from (all
+	 * zero when none). */
+	struct uidlist import;
 	/* dovecot-uidlist as last written (uidlist_keep): the UIDVALIDITY and next UID it
 	 * has; uidlist_next 0 when not known yet, UIDLIST_ABSENT when the folder has none. */
 	uint32_t uidlist_validity, uidlist_next;
@@ -280,13 +290,7 @@ void mbox_cache_check(struct store_mailbox *box);
  * true when it did (the caller then writes a snapshot with the new offsets). */
 bool mbox_cache_compact(struct store_mailbox *box);
 
-/* mailbox_uidlist.c: the dovecot-uidlist of a folder, for import on first open. */
-struct uidlist {
-	uint32_t uidvalidity, uidnext;
-	char **bases; /* base names, by uid index below */
-	uint32_t *uids;
-	size_t count;
-};
+/* mailbox_uidlist.c: the dovecot-uidlist of a folder (struct uidlist above). */
 /* 0 when read, -1 when missing or unusable. */
 int uidlist_read(int dir_fd, struct uidlist *ul);
 uint32_t uidlist_lookup(const struct uidlist *ul, const char *name);

@@ -358,9 +358,10 @@ enum store_error mbox_scan(struct store_mailbox *box, bool force)
 	dir_mtime(box->f->new_fd, &new_ns);
 	if (!force && !scan_needed(box, cur_ns, new_ns))
 		return STORE_OK;
-	struct uidlist ul;
-	bool have_ul = box->f->import_uidlist && uidlist_read(box->f->dir_fd, &ul) == 0;
-	box->f->import_uidlist = false;
+	/* Taken over: UIDs are given from it by this scan only. */
+	struct uidlist ul = box->f->import;
+	bool have_ul = ul.uidvalidity != 0;
+	memset(&box->f->import, 0, sizeof(box->f->import));
 	struct scan sc = {.box = box};
 	int64_t start_ns = now_ns();
 	table_build(&sc.table, &box->f->st);

@@ -123,7 +123,8 @@ static int uidlist_append(int fd, const struct index_state *st, uint32_t first)
 void uidlist_keep(struct mbox_folder *f)
 {
 	const struct index_state *st = &f->st;
-	if (f->uidlist_next == UIDLIST_ABSENT || f->import_uidlist || st->hdr.uidvalidity == 0 ||
+	if (f->uidlist_next == UIDLIST_ABSENT || f->import.uidvalidity != 0 ||
+	    st->hdr.uidvalidity == 0 ||
 	    (f->uidlist_validity == st->hdr.uidvalidity && f->uidlist_next == st->hdr.uidnext))
 		return;
 	int fd = openat(f->dir_fd, UIDLIST_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);

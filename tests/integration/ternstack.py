@@ -21,6 +21,14 @@ DEVSTACK = os.path.join(SOURCE, "scripts", "devstack")
 STANDARD_PORTS = [25, 587, 465, 143, 993, 110, 995, 24, 4190]
 
 
+def drop_file(maildir, name, text):
+    """Puts a message file into maildir/new/ as an MDA does (written in tmp/, renamed)."""
+    tmp = os.path.join(maildir, "tmp", name)
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, os.path.join(maildir, "new", name))
+
+
 def recv_until(sock, marker, timeout=10):
     """Reads from sock until marker has arrived, the peer closed, or timeout seconds passed;
     returns everything read (the caller checks for the marker)."""

@@ -13,17 +13,10 @@ import time
 
 import pytest
 
-from ternstack import Stack, built, recv_until
+from ternstack import Stack, built, drop_file as drop, recv_until
 
 pytestmark = pytest.mark.skipif(not (built("imapd") and built("authd")),
                                 reason="tern-imapd or tern-authd not built")
-
-
-def drop(maildir, name, text):
-    tmp = os.path.join(maildir, "tmp", name)
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, os.path.join(maildir, "new", name))
 
 
 def login(stack, user="alice"):
