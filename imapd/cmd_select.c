@@ -90,11 +90,13 @@ struct select_args {
 	char *name;
 	bool readonly, condstore, qresync;
 	struct imap_qresync q;
+	struct store_mailbox *opened; /* by imap_select_warm, or NULL */
 };
 
 static void select_args_free(void *arg)
 {
 	struct select_args *a = arg;
+	store_mailbox_close(&a->opened);
 	imap_qresync_free(&a->q);
 	free(a->name);
 	free(a);
@@ -106,7 +108,9 @@ static void select_finish(struct imap_session *s, struct select_args *a)
 	if (a->condstore)
 		s->condstore_enabled = true;
 	const char *error = NULL;
-	enum store_error err = imap_mailbox_select(s, a->name, a->readonly, &error);
+	struct store_mailbox *opened = a->opened;
+	a->opened = NULL; /* taken over */
+	enum store_error err = imap_mailbox_select(s, a->name, a->readonly, opened, &error);
 	if (err != STORE_OK) {
 		reply_select_error(s, err, error);
 		select_args_free(a);
@@ -141,10 +145,18 @@ static void select_finish(struct imap_session *s, struct select_args *a)
 }
 
 /* The folder was opened on the thread pool (imap_select_warm): finish on the loop. */
-static void select_warmed(struct imap_session *s, void *arg)
+static void select_warmed(struct imap_session *s, struct store_mailbox *box, void *arg)
 {
-	select_finish(s, arg);
+	struct select_args *a = arg;
+	a->opened = box;
+	select_finish(s, a);
 	imap_session_command_done(s);
+}
+
+static void select_dropped(struct store_mailbox *box, void *arg)
+{
+	store_mailbox_close(&box);
+	select_args_free(arg);
 }
 
 static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct imap_command *cmd,
@@ -172,7 +184,7 @@ static enum imap_cmd_result select_mailbox(struct imap_session *s, const struct 
 	}
 	/* A folder not loaded yet may need seconds of index work: not on the loop. */
 	char *path = folder_exists(s->home, name) ? folder_path(s->home, name) : NULL;
-	bool queued = path != NULL && imap_select_warm(s, path, select_warmed, select_args_free, a);
+	bool queued = path != NULL && imap_select_warm(s, path, select_warmed, select_dropped, a);
 	free(path);
 	if (queued)
 		return IMAP_CMD_ASYNC;

@@ -35,21 +35,23 @@ enum store_error imap_mailbox_open(const char *path, struct store_mailbox **box_
 }
 
 enum store_error imap_mailbox_select(struct imap_session *s, const char *name, bool readonly,
-                                     const char **error_r)
+                                     struct store_mailbox *opened, const char **error_r)
 {
 	imap_mailbox_unselect(s);
 	char *path = folder_path(s->home, name);
-	if (path == NULL) {
-		*error_r = "Invalid mailbox name";
-		return STORE_EINVAL;
-	}
-	if (!folder_exists(s->home, name)) {
+	if (path == NULL || !folder_exists(s->home, name)) {
+		store_mailbox_close(&opened);
+		*error_r = path == NULL ? "Invalid mailbox name" : "Mailbox doesn't exist";
+		enum store_error e = path == NULL ? STORE_EINVAL : STORE_ENOENT;
 		free(path);
-		*error_r = "Mailbox doesn't exist";
-		return STORE_ENOENT;
+		return e;
 	}
-	struct store_mailbox *box;
-	enum store_error err = imap_mailbox_open(path, &box, error_r);
+	struct store_mailbox *box = opened;
+	enum store_error err = STORE_OK;
+	if (box != NULL && imap_server.pool != NULL)
+		err = store_pool_adopt(imap_server.pool, path, &box, error_r);
+	else if (box == NULL)
+		err = imap_mailbox_open(path, &box, error_r);
 	free(path);
 	if (err != STORE_OK)
 		return err;

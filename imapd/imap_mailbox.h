@@ -33,9 +33,11 @@ struct imap_selected {
 enum store_error imap_mailbox_open(const char *path, struct store_mailbox **box_r,
                                    const char **error_r);
 
-/* Opens name for the session (closing any selected one). Returns a store error. */
+/* Opens name for the session (closing any selected one). Returns a store error.
+ * opened: a handle of the folder already opened elsewhere (imap_select_warm), taken
+ * over (into the pool), or NULL. */
 enum store_error imap_mailbox_select(struct imap_session *s, const char *name, bool readonly,
-                                     const char **error_r);
+                                     struct store_mailbox *opened, const char **error_r);
 void imap_mailbox_unselect(struct imap_session *s);
 
 /* Appends "(\Seen \Answered ... keyword)" for a message. */

@@ -12,20 +12,20 @@ struct warm_job {
 	uv_work_t work;
 	struct imap_session *s; /* NULL once the session closed */
 	char *path;
-	void (*done)(struct imap_session *s, void *arg);
-	void (*drop)(void *arg);
+	struct store_mailbox *box; /* opened by the work, or NULL */
+	void (*done)(struct imap_session *s, struct store_mailbox *box, void *arg);
+	void (*drop)(struct store_mailbox *box, void *arg);
 	void *arg;
 };
 
-/* Thread pool: opens and closes the folder, which builds or updates its index on disk.
- * Errors are left for the SELECT's own open to report. */
+/* Thread pool: opens the folder, which builds or updates its index on disk. Errors are
+ * left for the SELECT's own open to report. */
 static void warm_work(uv_work_t *w)
 {
 	struct warm_job *job = w->data;
-	struct store_mailbox *box;
 	const char *error;
-	if (store_mailbox_open(job->path, &box, &error) == STORE_OK)
-		store_mailbox_close(&box);
+	if (store_mailbox_open(job->path, &job->box, &error) != STORE_OK)
+		job->box = NULL;
 }
 
 static void warm_after(uv_work_t *w, int status)
@@ -36,9 +36,9 @@ static void warm_after(uv_work_t *w, int status)
 	if (s != NULL) {
 		s->drain_cb = NULL;
 		s->drain_ctx = NULL;
-		job->done(s, job->arg);
+		job->done(s, job->box, job->arg);
 	} else {
-		job->drop(job->arg);
+		job->drop(job->box, job->arg);
 	}
 	free(job->path);
 	free(job);
@@ -56,8 +56,8 @@ static void warm_on_drain(struct imap_session *s, void *ctx)
 }
 
 bool imap_select_warm(struct imap_session *s, const char *path,
-                      void (*done)(struct imap_session *s, void *arg), void (*drop)(void *arg),
-                      void *arg)
+                      void (*done)(struct imap_session *s, struct store_mailbox *box, void *arg),
+                      void (*drop)(struct store_mailbox *box, void *arg), void *arg)
 {
 	if (imap_server.pool == NULL || store_pool_loaded(imap_server.pool, path))
 		return false;

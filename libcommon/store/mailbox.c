@@ -275,6 +275,28 @@ enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *
 	return handle_open(f, box_r, error_r);
 }
 
+enum store_error store_pool_adopt(struct store_pool *pool, const char *path,
+                                  struct store_mailbox **box, const char **error_r)
+{
+	struct mbox_folder *f = (*box)->f;
+	if (f->pool != NULL || f->nhandles != 1 || strcmp(f->path, path) != 0 ||
+	    store_pool_loaded(pool, path)) {
+		/* Loaded meanwhile by another session: use that one. */
+		store_mailbox_close(box);
+		return store_mailbox_open_pooled(pool, path, box, error_r);
+	}
+	pool_push_front(pool, f); /* f->path is path: callers build paths the same way */
+	/* Catch up with what changed since the load, as any pooled open does. */
+	struct store_sync_result res;
+	enum store_error e = store_mailbox_sync(*box, &res);
+	(*box)->uidvalidity_changed = false;
+	if (e != STORE_OK) {
+		*error_r = "Cannot read the folder index";
+		store_mailbox_close(box);
+	}
+	return e;
+}
+
 /* f lost its last handle: kept for the next open when the pool has room, else freed. */
 static void folder_release(struct mbox_folder *f)
 {

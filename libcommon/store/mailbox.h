@@ -98,6 +98,15 @@ size_t store_pool_folders(const struct store_pool *pool);
  * pool: opening it then costs a catch-up, not a load (or a first index build, which a
  * caller may run first on another thread with a plain store_mailbox_open). */
 bool store_pool_loaded(const struct store_pool *pool, const char *path);
+/*
+ * Takes *box, a handle of path from store_mailbox_open (made on another thread, e.g. a
+ * worker that built the index; from now on used on the pool's thread), into the pool:
+ * its folder joins the pool, and the handle catches up like a pooled open. When the pool
+ * has path loaded by now, *box is closed and replaced by a handle on the pool's folder.
+ * On error *box is closed (NULL).
+ */
+enum store_error store_pool_adopt(struct store_pool *pool, const char *path,
+                                  struct store_mailbox **box, const char **error_r);
 /* As store_mailbox_open, sharing the loaded folder with the pool's other handles of path
  * (the same string: callers build paths the same way). Close with store_mailbox_close. */
 enum store_error store_mailbox_open_pooled(struct store_pool *pool, const char *path,

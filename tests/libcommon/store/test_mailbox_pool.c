@@ -297,6 +297,39 @@ static void test_pool_keeps_idle_folder_and_catches_up(void **state)
 	free(sent);
 }
 
+/* A handle opened on its own (imapd opens a folder it has not loaded on another thread)
+ * joins the pool: its folder is then the pool's, catches up with what changed since, and
+ * stays loaded after its last handle; a second one, made while the pool already had the
+ * folder, is exchanged for a handle on the pool's folder. */
+static void test_pool_adopts_plain_handle(void **state)
+{
+	(void)state;
+	store_test_deliver(root, "one");
+	struct store_pool *pool = store_pool_new(2);
+	struct store_mailbox *a = open_plain(root);
+	assert_false(store_pool_loaded(pool, root));
+	store_test_deliver(root, "two"); /* after its load: seen by the adoption's catch-up */
+	const char *error = NULL;
+	assert_int_equal(store_pool_adopt(pool, root, &a, &error), STORE_OK);
+	assert_true(store_pool_loaded(pool, root));
+	assert_int_equal(store_pool_folders(pool), 1);
+	assert_int_equal(store_mailbox_count(a), 2);
+	assert_subject(a, 2, "two");
+	struct store_mailbox *b = open_plain(root);
+	struct store_mailbox *plain_b = b;
+	assert_int_equal(store_pool_adopt(pool, root, &b, &error), STORE_OK);
+	assert_true(b != plain_b && b->f == a->f); /* the pool's folder, shared */
+	assert_int_equal(store_pool_folders(pool), 1);
+	uint32_t uid = store_mailbox_msg(a, 1)->uid;
+	assert_int_equal(store_mailbox_set_flags(a, uid, STORE_FLAGS_ADD, STORE_FLAG_SEEN, 0, 0),
+	                 STORE_OK);
+	assert_true((store_mailbox_msg(b, 1)->flags & STORE_FLAG_SEEN) != 0);
+	store_mailbox_close(&a);
+	store_mailbox_close(&b);
+	assert_int_equal(store_pool_folders(pool), 1); /* kept, with no handle */
+	store_pool_free(&pool);
+}
+
 /* A kept idle folder whose directory was renamed away and replaced by another one of the
  * same name (another process's RENAME/DELETE + CREATE) must not be reused: the next open
  * shows the new directory, and the renamed one keeps its own messages. */
@@ -537,6 +570,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pool_close_order_and_survivor, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_keeps_idle_folder_and_catches_up, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_pool_adopts_plain_handle, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_forgets_replaced_folder, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pool_snapshot_reload_by_other_process, setup,
 	                                    teardown),
