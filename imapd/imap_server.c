@@ -88,9 +88,18 @@ static int server_listen(const struct config *cfg, const char *key, const char *
 	return 0;
 }
 
+static void pool_start_work(uv_work_t *w)
+{
+	(void)w;
+}
+
 int imap_server_setup(uv_loop_t *loop, const struct config *cfg, char **error_r)
 {
 	imap_server.loop = loop;
+	/* libuv creates its thread pool at the first queued work: now, rather than in the
+	 * first SELECT or FETCH of the process. */
+	static uv_work_t pool_start;
+	(void)uv_queue_work(loop, &pool_start, pool_start_work, NULL);
 	server_read_limits(cfg);
 	if (imap_server.pool == NULL)
 		imap_server.pool = store_pool_new(IMAP_POOL_KEEP_IDLE);
