@@ -177,14 +177,15 @@ enum smtp_msg_error smtp_msg_end(struct smtp_msg *m)
 	if (!m->in_body) {
 		/* No body: the fields received so far, ours, and an unfinished last line. */
 		size_t whole = m->line_start;
-		const char *part = m->hdr.data + whole;
+		/* An empty message, or one whose last line ended, may have no buffer at all. */
+		const char *part = m->hdr.data != NULL ? m->hdr.data + whole : "";
 		size_t plen = m->hdr.len - whole;
 		if (is_field(part, plen, "Message-ID"))
 			m->has_message_id = true;
 		else if (is_field(part, plen, "Date"))
 			m->has_date = true;
-		flush_headers(m, whole);
-		emit(m, m->hdr.data + whole, m->hdr.len - whole);
+		flush_headers(m, whole); /* writes out, leaves m->hdr as it is */
+		emit(m, part, plen);
 	}
 	if (m->last[0] != '\r' || m->last[1] != '\n')
 		emit(m, "\r\n", 2);

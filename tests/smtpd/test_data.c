@@ -190,6 +190,11 @@ static void test_headers(void **state)
 	/* Only headers, no final CRLF (BDAT): the message still ends with CRLF. */
 	m = run_msg(&out, true, 1000, "Message-ID: <x@y>\r\nDate: now", 5, &e);
 	assert_string_equal(m, "Message-ID: <x@y>\r\nDate: now\r\n");
+	/* Only complete header lines and no body: the header buffer is empty (and unallocated)
+	 * at the end; found by fuzz_smtp under UBSan (NULL + 0). */
+	m = run_msg(&out, false, 1000, "Subject: a\r\n", 4, &e);
+	assert_int_equal(e, SMTP_MSG_OK);
+	assert_string_equal(m, "Subject: a\r\n");
 	/* Header cap. */
 	m = run_msg(&out, false, 20, "Subject: aaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\nx\r\n", 4, &e);
 	assert_int_equal(e, SMTP_MSG_HEADER_TOO_BIG);
