@@ -141,6 +141,20 @@ static void folder_free(struct mbox_folder *f)
 }
 
 /* A new handle on f, synced (so it shows the folder as it is now). */
+/* The sync that makes a handle new to its caller current; it has nothing to report
+ * yet. On error *box is closed (NULL). */
+static enum store_error handle_first_sync(struct store_mailbox **box, const char **error_r)
+{
+	struct store_sync_result res;
+	enum store_error e = store_mailbox_sync(*box, &res);
+	(*box)->uidvalidity_changed = false;
+	if (e != STORE_OK) {
+		*error_r = "Cannot read the folder index";
+		store_mailbox_close(box);
+	}
+	return e;
+}
+
 static enum store_error handle_open(struct mbox_folder *f, struct store_mailbox **box_r,
                                     const char **error_r)
 {
@@ -151,16 +165,9 @@ static enum store_error handle_open(struct mbox_folder *f, struct store_mailbox 
 		f->handles->h_prev = box;
 	f->handles = box;
 	f->nhandles++;
-	struct store_sync_result res;
-	enum store_error e = store_mailbox_sync(box, &res);
-	box->uidvalidity_changed = false;
-	if (e != STORE_OK) {
-		*error_r = "Cannot read the folder index";
-		store_mailbox_close(&box);
-		return e;
-	}
+	enum store_error e = handle_first_sync(&box, error_r);
 	*box_r = box;
-	return STORE_OK;
+	return e;
 }
 
 enum store_error store_mailbox_open(const char *path, struct store_mailbox **box_r,
@@ -281,20 +288,14 @@ enum store_error store_pool_adopt(struct store_pool *pool, const char *path,
 	struct mbox_folder *f = (*box)->f;
 	if (f->pool != NULL || f->nhandles != 1 || strcmp(f->path, path) != 0 ||
 	    store_pool_loaded(pool, path)) {
-		/* Loaded meanwhile by another session: use that one. */
+		/* Not a folder of its own (or another session loaded path meanwhile): open
+		 * the pool's. */
 		store_mailbox_close(box);
 		return store_mailbox_open_pooled(pool, path, box, error_r);
 	}
-	pool_push_front(pool, f); /* f->path is path: callers build paths the same way */
+	pool_push_front(pool, f);
 	/* Catch up with what changed since the load, as any pooled open does. */
-	struct store_sync_result res;
-	enum store_error e = store_mailbox_sync(*box, &res);
-	(*box)->uidvalidity_changed = false;
-	if (e != STORE_OK) {
-		*error_r = "Cannot read the folder index";
-		store_mailbox_close(box);
-	}
-	return e;
+	return handle_first_sync(box, error_r);
 }
 
 /* f lost its last handle: kept for the next open when the pool has room, else freed. */

@@ -693,6 +693,17 @@ int index_state_load(struct mbox_folder *f, struct index_state *st, bool all)
 	return ret;
 }
 
+void mbox_msg_take(struct mbox_msg *dst, const struct mbox_msg *src)
+{
+	dst->m = src->m;
+	dst->in_new = src->in_new;
+	struct mbox_cold *dc = mbox_cold(dst);
+	const struct mbox_cold *sc = mbox_cold(src);
+	dc->info = sc->info;
+	dc->cache_off = sc->cache_off;
+	dc->cache_len = sc->cache_len;
+}
+
 /* A fresh load replaces f->st; messages keep their place in memory (views show them),
  * taking the fresh contents, and gone ones are marked expunged. */
 static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
@@ -731,13 +742,7 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 				mbox_note_changed_all(f, o->m.uid);
 			/* o stays where it is (in its mapping or alone) and takes fm's contents;
 			 * its sort date stays (the file, so its Date:, is the same). */
-			o->m = fm->m;
-			o->in_new = fm->in_new;
-			struct mbox_cold *oc = mbox_cold(o);
-			const struct mbox_cold *fc = mbox_cold(fm);
-			oc->info = fc->info;
-			oc->cache_off = fc->cache_off;
-			oc->cache_len = fc->cache_len;
+			mbox_msg_take(o, fm);
 			if (strcmp(mbox_msg_name(o), mbox_msg_name(fm)) != 0)
 				mbox_msg_set_name(o, xstrdup(mbox_msg_name(fm)));
 		}
@@ -757,13 +762,7 @@ static void mbox_merge(struct mbox_folder *f, struct index_state *fresh)
 			/* A copy of its own: a few new messages must not keep the whole new
 			 * snapshot mapped (and its file on disk) next to the one already in use. */
 			struct mbox_msg *c = mbox_msg_new(xstrdup(mbox_msg_name(fm)));
-			c->m = fm->m;
-			c->in_new = fm->in_new;
-			struct mbox_cold *cc = mbox_cold(c);
-			const struct mbox_cold *fc = mbox_cold(fm);
-			cc->info = fc->info;
-			cc->cache_off = fc->cache_off;
-			cc->cache_len = fc->cache_len;
+			mbox_msg_take(c, fm);
 			merged.msgs[merged.count++] = c;
 		} else {
 			merged.msgs[merged.count++] = fm;
@@ -873,8 +872,6 @@ static enum store_error mbox_rebuild(struct store_mailbox *box, bool missing)
 	 * once, kept for the scan that gives them). */
 	uidlist_free(&box->f->import);
 	bool import = missing && uidlist_read(box->f->dir_fd, &box->f->import) == 0;
-	if (!import)
-		uidlist_free(&box->f->import); /* all zero: nothing to import */
 	for (size_t i = 0; i < box->f->st.count; i++)
 		mbox_bury(box->f, box->f->st.msgs[i]);
 	box->f->st.count = 0;
@@ -972,37 +969,55 @@ enum store_error mbox_log_sync(struct store_mailbox *box)
 	return fdatasync(box->f->log_fd) < 0 ? STORE_ETEMP : STORE_OK;
 }
 
-/* m's name when m goes into a new snapshot; NULL when it does not (expunged, or its
- * index entry was found damaged and its file is to be found again). */
-static const char *snapshot_name(const struct mbox_msg *m)
+/* A message that goes into a new snapshot, with its name. */
+struct snap_msg {
+	const struct mbox_msg *m;
+	const char *name;
+	size_t name_len;
+};
+
+/*
+ * The messages of st that go into a new snapshot, in UID order (caller frees): not the
+ * expunged ones, nor one whose index entry was found damaged (name "": its file is to be
+ * found again) or whose name no file can have. *names_len_r: their names' bytes with NULs.
+ */
+static struct snap_msg *snapshot_msgs(const struct index_state *st, size_t *n_r,
+                                      size_t *names_len_r)
 {
-	if (m->m.expunged)
-		return NULL;
-	const char *name = mbox_msg_name(m);
-	size_t len = strlen(name);
-	return len > 0 && len <= NAME_MAX ? name : NULL; /* a longer one is no file's */
+	struct snap_msg *out = xreallocarray(NULL, st->count + 1, sizeof(*out));
+	size_t n = 0, names_len = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const struct mbox_msg *m = st->msgs[i];
+		if (m->m.expunged)
+			continue;
+		const char *name = mbox_msg_name(m);
+		size_t len = strlen(name);
+		if (len == 0 || len > NAME_MAX)
+			continue;
+		out[n++] = (struct snap_msg){m, name, len};
+		names_len += len + 1;
+	}
+	*n_r = n;
+	*names_len_r = names_len;
+	return out;
 }
 
 /* Format 1, where format 3 is not written: one framed ADD record a message. */
-static void snapshot_v1(struct buf *b, const struct index_state *st, struct index_header *h)
+static void snapshot_v1(struct buf *b, const struct snap_msg *msgs, size_t n,
+                        struct index_header *h)
 {
-	h->count = 0;
-	for (size_t i = 0; i < st->count; i++)
-		h->count += snapshot_name(st->msgs[i]) != NULL;
+	h->count = (uint32_t)n;
 	index_header_encode(b, h);
 	struct buf payload;
 	buf_init(&payload, 0);
-	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = st->msgs[i];
-		const char *name = snapshot_name(m);
-		if (name == NULL)
-			continue;
+	for (size_t i = 0; i < n; i++) {
+		const struct mbox_msg *m = msgs[i].m;
 		const struct mbox_cold *c = mbox_cold(m);
 		struct index_rec r = {m->m.uid,      m->m.flags,
 		                      m->m.keywords, m->m.modseq,
 		                      c->info.vsize, c->info.psize,
 		                      c->info.idate, c->cache_off,
-		                      c->cache_len,  (char *)(uintptr_t)name};
+		                      c->cache_len,  (char *)(uintptr_t)msgs[i].name};
 		buf_reset(&payload);
 		index_rec_encode(&payload, &r);
 		index_frame(b, &payload);
@@ -1016,59 +1031,42 @@ static void snapshot_v1(struct buf *b, const struct index_state *st, struct inde
  * a CRC), the cold records (struct mbox_cold likewise, with where its name is), then the
  * names with their NULs.
  */
-static void snapshot_v3(struct buf *b, const struct index_state *st, struct index_header *h)
+static void snapshot_v3(struct buf *b, const struct snap_msg *msgs, size_t n, size_t names_len,
+                        struct index_header *h)
 {
-	size_t n = 0, names_len = 0;
-	for (size_t i = 0; i < st->count; i++) {
-		const char *name = snapshot_name(st->msgs[i]);
-		if (name != NULL) {
-			n++;
-			names_len += strlen(name) + 1;
-		}
-	}
 	h->count = (uint32_t)n;
 	h->names_len = (uint32_t)names_len;
 	index_header_encode(b, h);
-	uint32_t slot = 0;
-	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = st->msgs[i];
-		if (snapshot_name(m) == NULL)
-			continue;
+	for (size_t i = 0; i < n; i++) {
+		const struct mbox_msg *m = msgs[i].m;
 		struct mbox_msg r;
 		memset(&r, 0, sizeof(r));
 		r.m.uid = m->m.uid;
 		r.m.flags = m->m.flags;
 		r.m.keywords = m->m.keywords;
 		r.m.modseq = m->m.modseq;
-		r.slot = slot++;
+		r.slot = (uint32_t)i;
 		r.home = MBOX_HOME_MAP;
 		r.crc = crc32c(0, &r, HOT_CRC_LEN);
 		buf_append(b, &r, sizeof(r));
 	}
 	size_t name_off =
 	    INDEX_HEADER_SIZE + n * (sizeof(struct mbox_msg) + sizeof(struct mbox_cold));
-	for (size_t i = 0; i < st->count; i++) {
-		const struct mbox_msg *m = st->msgs[i];
-		const char *name = snapshot_name(m);
-		if (name == NULL)
-			continue;
-		const struct mbox_cold *c = mbox_cold(m);
+	for (size_t i = 0; i < n; i++) {
+		const struct mbox_cold *c = mbox_cold(msgs[i].m);
 		struct mbox_cold r;
 		memset(&r, 0, sizeof(r));
 		r.info = c->info;
 		r.cache_off = c->cache_off;
 		r.cache_len = c->cache_len;
 		r.name_off = (uint32_t)name_off;
-		r.name_len = (uint16_t)strlen(name);
-		r.crc = crc32c(crc32c(0, &r, COLD_CRC_LEN), name, (size_t)r.name_len + 1);
+		r.name_len = (uint16_t)msgs[i].name_len;
+		r.crc = crc32c(crc32c(0, &r, COLD_CRC_LEN), msgs[i].name, msgs[i].name_len + 1);
 		buf_append(b, &r, sizeof(r));
-		name_off += (size_t)r.name_len + 1;
+		name_off += msgs[i].name_len + 1;
 	}
-	for (size_t i = 0; i < st->count; i++) {
-		const char *name = snapshot_name(st->msgs[i]);
-		if (name != NULL)
-			buf_append(b, name, strlen(name) + 1);
-	}
+	for (size_t i = 0; i < n; i++)
+		buf_append(b, msgs[i].name, msgs[i].name_len + 1);
 }
 
 enum store_error mbox_write_snapshot(struct store_mailbox *box)
@@ -1078,10 +1076,13 @@ enum store_error mbox_write_snapshot(struct store_mailbox *box)
 	buf_init(&b, 0);
 	struct index_header h = st->hdr;
 	h.gen++;
+	size_t n, names_len;
+	struct snap_msg *msgs = snapshot_msgs(st, &n, &names_len);
 	if (INDEX_IN_PLACE)
-		snapshot_v3(&b, st, &h);
+		snapshot_v3(&b, msgs, n, names_len, &h);
 	else
-		snapshot_v1(&b, st, &h);
+		snapshot_v1(&b, msgs, n, &h);
+	free(msgs);
 	mbox_vanished_snapshot_append(&st->van, &b);
 	enum store_error e = STORE_OK;
 	if (atomic_file_write(box->f->dir_fd, INDEX_FILE, b.data, b.len) < 0)

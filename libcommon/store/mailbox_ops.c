@@ -384,9 +384,7 @@ enum store_error store_mailbox_copy(struct store_mailbox *src, uint32_t uid,
 		/* A copy of its own: locking dst may catch up with src's folder (the same one)
 		 * and change m. */
 		struct mbox_msg *copy = mbox_msg_new(xstrdup(mbox_msg_name(m)));
-		copy->m = m->m;
-		copy->in_new = m->in_new;
-		mbox_cold(copy)->info = mbox_cold(m)->info;
+		mbox_msg_take(copy, m);
 		uint32_t kw = map_keywords(src, dst, copy->m.keywords);
 		e = copy_link(src, copy, dst, kw, new_uid_r);
 		if (e == STORE_EINVAL)

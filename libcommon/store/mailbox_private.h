@@ -85,6 +85,9 @@ const char *mbox_msg_name(const struct mbox_msg *m);
 void mbox_msg_release(struct mbox_msg *m);
 /* Replaces m's name with name (allocated, taken over). */
 void mbox_msg_set_name(struct mbox_msg *m, char *name);
+/* dst takes src's flags, MODSEQ, sizes, date, cache reference and place (new/ or cur/);
+ * not its name nor its sort date. */
+void mbox_msg_take(struct mbox_msg *dst, const struct mbox_msg *src);
 
 /* Expunge tombstones (mailbox_vanished.c): UID ranges sorted by UID, each with the
  * highest MODSEQ at which one of its UIDs was expunged. Expunges at or below floor may be
@@ -292,7 +295,11 @@ bool mbox_cache_compact(struct store_mailbox *box);
 
 /* mailbox_uidlist.c: the dovecot-uidlist of a folder (struct uidlist above). */
 /* 0 when read, -1 when missing or unusable. */
-int uidlist_read(int dir_fd, struct uidlist *ul);
+int uidlist_read(int dir_fd, struct uidlist *ul); /* on -1, *ul is all zero */
+/* Its first line: "3 V<uidvalidity> N<uidnext> ..." or "1 <uidvalidity> <uidnext>". False
+ * when it is neither (or UIDVALIDITY is 0). */
+bool uidlist_parse_header(const char *line, uint32_t *uidvalidity_r, uint32_t *uidnext_r,
+                          int *version_r);
 uint32_t uidlist_lookup(const struct uidlist *ul, const char *name);
 void uidlist_free(struct uidlist *ul);
 

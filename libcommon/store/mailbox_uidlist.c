@@ -25,29 +25,31 @@ static int cmp_entries(const void *a, const void *b)
 	return strcmp(((const struct uid_entry *)a)->base, ((const struct uid_entry *)b)->base);
 }
 
-static bool parse_header(const char *line, struct uidlist *ul, int *version_r)
+bool uidlist_parse_header(const char *line, uint32_t *uidvalidity_r, uint32_t *uidnext_r,
+                          int *version_r)
 {
 	char *end;
 	long version = strtol(line, &end, 10);
+	*uidvalidity_r = *uidnext_r = 0;
 	if (version == 1) {
 		unsigned long v = strtoul(end, &end, 10), n = strtoul(end, &end, 10);
-		ul->uidvalidity = (uint32_t)v;
-		ul->uidnext = (uint32_t)n;
+		*uidvalidity_r = (uint32_t)v;
+		*uidnext_r = (uint32_t)n;
 	} else if (version == 3) {
 		for (const char *p = end; *p != '\0';) {
 			while (*p == ' ')
 				p++;
 			if (*p == 'V')
-				ul->uidvalidity = (uint32_t)strtoul(p + 1, NULL, 10);
+				*uidvalidity_r = (uint32_t)strtoul(p + 1, NULL, 10);
 			else if (*p == 'N')
-				ul->uidnext = (uint32_t)strtoul(p + 1, NULL, 10);
+				*uidnext_r = (uint32_t)strtoul(p + 1, NULL, 10);
 			p += strcspn(p, " ");
 		}
 	} else {
 		return false;
 	}
 	*version_r = (int)version;
-	return ul->uidvalidity != 0;
+	return *uidvalidity_r != 0;
 }
 
 int uidlist_read(int dir_fd, struct uidlist *ul)
@@ -62,8 +64,9 @@ int uidlist_read(int dir_fd, struct uidlist *ul)
 	char *save = NULL;
 	char *line = strtok_r(b.data, "\n", &save);
 	int version = 0;
-	if (line == NULL || !parse_header(line, ul, &version)) {
+	if (line == NULL || !uidlist_parse_header(line, &ul->uidvalidity, &ul->uidnext, &version)) {
 		buf_free(&b);
+		memset(ul, 0, sizeof(*ul));
 		return -1;
 	}
 	struct uid_entry *entries = NULL;

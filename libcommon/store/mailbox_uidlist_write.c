@@ -27,33 +27,26 @@
 /* The most of its head or tail read to find the header or the last line. */
 #define UIDLIST_PEEK 4096
 
-/* What the file says: its UIDVALIDITY and the next UID it would give (the larger of the
- * header's N and the last line's UID + 1). */
+/* What the file says: its first line, its UIDVALIDITY, and the next UID it would give
+ * (the larger of the header's N and the last line's UID + 1). */
 struct uidlist_state {
+	char header[UIDLIST_PEEK + 1];
 	uint32_t uidvalidity, next;
 };
 
-static uint32_t field(const char *header, char key)
-{
-	for (const char *p = strchr(header, ' '); p != NULL; p = strchr(p + 1, ' ')) {
-		if (p[1] == key)
-			return (uint32_t)strtoul(p + 2, NULL, 10);
-	}
-	return 0;
-}
-
-/* 0 read, 1 no file, -1 unusable (not version 3, or unreadable). */
+/* 0 when the file is a version-3 list (s filled), -1 when it is not or cannot be read
+ * (s->header then holds what could be read of the first line, maybe nothing). */
 static int uidlist_peek(int fd, struct uidlist_state *s)
 {
-	char head[UIDLIST_PEEK + 1], tail[UIDLIST_PEEK + 1];
-	ssize_t n = pread(fd, head, UIDLIST_PEEK, 0);
+	ssize_t n = pread(fd, s->header, UIDLIST_PEEK, 0);
+	s->header[n > 0 ? n : 0] = '\0';
+	s->header[strcspn(s->header, "\n")] = '\0';
+	int version = 0;
 	struct stat sb;
-	if (n <= 2 || fstat(fd, &sb) < 0 || head[0] != '3' || head[1] != ' ')
+	if (!uidlist_parse_header(s->header, &s->uidvalidity, &s->next, &version) || version != 3 ||
+	    fstat(fd, &sb) < 0)
 		return -1;
-	head[n] = '\0';
-	head[strcspn(head, "\n")] = '\0';
-	s->uidvalidity = field(head, 'V');
-	s->next = field(head, 'N');
+	char tail[UIDLIST_PEEK + 1];
 	off_t from = sb.st_size > UIDLIST_PEEK ? sb.st_size - UIDLIST_PEEK : 0;
 	n = pread(fd, tail, UIDLIST_PEEK, from);
 	if (n < 0)
@@ -66,7 +59,7 @@ static int uidlist_peek(int fd, struct uidlist_state *s)
 	unsigned long uid = last != NULL ? strtoul(last, NULL, 10) : 0;
 	if (uid >= s->next && uid < UINT32_MAX)
 		s->next = (uint32_t)uid + 1;
-	return s->uidvalidity != 0 ? 0 : -1;
+	return 0;
 }
 
 /* Appends the line of every message of st with a UID from first on to b. */
@@ -83,20 +76,16 @@ static void lines_from(struct buf *b, const struct index_state *st, uint32_t fir
 	}
 }
 
-/* Rewrites the whole file from st, keeping the header's fields other than V and N
- * (Dovecot's mailbox GUID). */
-static int uidlist_rewrite(int dir_fd, int fd, const struct index_state *st)
+/* Rewrites the whole file from st, keeping the fields of the old header (in header,
+ * changed) other than V and N: Dovecot's mailbox GUID. */
+static int uidlist_rewrite(int dir_fd, char *header, const struct index_state *st)
 {
-	char head[UIDLIST_PEEK + 1];
-	ssize_t n = pread(fd, head, UIDLIST_PEEK, 0);
-	head[n > 0 ? n : 0] = '\0';
-	head[strcspn(head, "\n")] = '\0';
 	struct buf b;
 	buf_init(&b, 0);
 	buf_printf(&b, "3 V%u N%u", st->hdr.uidvalidity, st->hdr.uidnext);
-	for (char *save = NULL, *tok = strtok_r(head, " ", &save); tok != NULL;
+	for (char *save = NULL, *tok = strtok_r(header, " ", &save); tok != NULL;
 	     tok = strtok_r(NULL, " ", &save)) {
-		if (tok != head && tok[0] != 'V' && tok[0] != 'N')
+		if (tok != header && tok[0] != 'V' && tok[0] != 'N')
 			buf_printf(&b, " %s", tok);
 	}
 	buf_append_char(&b, '\n');
@@ -106,6 +95,9 @@ static int uidlist_rewrite(int dir_fd, int fd, const struct index_state *st)
 	return ret;
 }
 
+/* Appends the lines of UIDs from first on, durably (the UIDs were promised: the log
+ * records giving them are synced too); a failed write is cut off again, so that no
+ * half line is left for the next append to run into. */
 static int uidlist_append(int fd, const struct index_state *st, uint32_t first)
 {
 	struct buf b;
@@ -114,7 +106,12 @@ static int uidlist_append(int fd, const struct index_state *st, uint32_t first)
 	int ret = 0;
 	if (b.len > 0) {
 		off_t end = lseek(fd, 0, SEEK_END);
-		ret = end < 0 || pwrite(fd, b.data, b.len, end) != (ssize_t)b.len ? -1 : 0;
+		ret = end >= 0 && pwrite(fd, b.data, b.len, end) == (ssize_t)b.len &&
+		              fdatasync(fd) == 0
+		          ? 0
+		          : -1;
+		if (ret < 0 && end >= 0)
+			(void)ftruncate(fd, end);
 	}
 	buf_free(&b);
 	return ret;
@@ -133,13 +130,14 @@ void uidlist_keep(struct mbox_folder *f)
 			f->uidlist_next = UIDLIST_ABSENT;
 		return;
 	}
-	struct uidlist_state s = {0, 0};
+	struct uidlist_state s;
 	int ret = uidlist_peek(fd, &s);
 	if (ret == 0 && s.uidvalidity == st->hdr.uidvalidity && s.next <= st->hdr.uidnext)
 		ret = uidlist_append(fd, st, s.next);
 	else
-		ret = uidlist_rewrite(f->dir_fd, fd, st);
-	close(fd);
+		ret = uidlist_rewrite(f->dir_fd, s.header, st);
+	if (close(fd) < 0)
+		ret = -1;
 	if (ret == 0) {
 		f->uidlist_validity = st->hdr.uidvalidity;
 		f->uidlist_next = st->hdr.uidnext;
