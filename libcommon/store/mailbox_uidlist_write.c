@@ -97,7 +97,8 @@ static int uidlist_rewrite(int dir_fd, char *header, const struct index_state *s
 
 /* Appends the lines of UIDs from first on, durably (the UIDs were promised: the log
  * records giving them are synced too); a failed write is cut off again, so that no
- * half line is left for the next append to run into. */
+ * half line is left for the next append to run into. -1 on failure, -2 when even the
+ * cut failed (the file must be rewritten). */
 static int uidlist_append(int fd, const struct index_state *st, uint32_t first)
 {
 	struct buf b;
@@ -110,8 +111,8 @@ static int uidlist_append(int fd, const struct index_state *st, uint32_t first)
 		              fdatasync(fd) == 0
 		          ? 0
 		          : -1;
-		if (ret < 0 && end >= 0)
-			(void)ftruncate(fd, end);
+		if (ret < 0 && end >= 0 && ftruncate(fd, end) < 0)
+			ret = -2;
 	}
 	buf_free(&b);
 	return ret;
@@ -135,6 +136,8 @@ void uidlist_keep(struct mbox_folder *f)
 	if (ret == 0 && s.uidvalidity == st->hdr.uidvalidity && s.next <= st->hdr.uidnext)
 		ret = uidlist_append(fd, st, s.next);
 	else
+		ret = -2;
+	if (ret == -2)
 		ret = uidlist_rewrite(f->dir_fd, s.header, st);
 	if (close(fd) < 0)
 		ret = -1;
